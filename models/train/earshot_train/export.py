@@ -1,0 +1,149 @@
+"""Export a training checkpoint to earshot's float checkpoint folder (see models/train/README.md):
+
+    python3 -m earshot_train.export --checkpoint $DATA/runs/en-8m/best.pt --out DIR
+    earshot import checkpoint DIR -o model.earshot
+
+DIR/model.safetensors  F32 tensors under the canonical names (safetensors layout: 8-byte little-endian header
+                       length, JSON header, raw little-endian data), written here without the safetensors package
+DIR/config.json        dims, mel settings, special tokens, suppression, default prompt, model card
+DIR/tokenizer.json     the SentencePiece pieces by id and the control ids
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from .tokens import Tokenizer
+
+MEL = {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80, "chunk_seconds": 30}
+
+
+def write_safetensors(path: str, tensors: Dict[str, np.ndarray], metadata: Optional[Dict[str, str]] = None):
+    """float32 tensors, in name order; the header is padded with spaces to a multiple of 8 bytes so the data
+    starts aligned."""
+    header, offset, blobs = {}, 0, []
+    for name in sorted(tensors):
+        data = np.ascontiguousarray(tensors[name], dtype="<f4")
+        blob = data.tobytes()
+        header[name] = {"dtype": "F32", "shape": list(data.shape), "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+    os.replace(tmp, path)
+
+
+def read_safetensors(path: str) -> Dict[str, np.ndarray]:
+    """Reader for what write_safetensors writes (F32 only); used by the tests and for checking exports."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8: 8 + n])
+    header.pop("__metadata__", None)
+    out = {}
+    for name, info in header.items():
+        if info["dtype"] != "F32":
+            raise ValueError(f"{name}: dtype {info['dtype']}")
+        begin, end = info["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + begin: 8 + n + end], dtype="<f4").reshape(info["shape"])
+    return out
+
+
+def model_tensors(state_dict: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
+    """Canonical tensors of a Whisper state_dict. Only parameters are persistent in model.py: the encoder's
+    sinusoids are left out on purpose (the engine computes them), and the output projection is the tied
+    embedding."""
+    return {name: t.detach().to(torch.float32).cpu().numpy() for name, t in state_dict.items()}
+
+
+def checkpoint_config(dims: dict, tok: Tokenizer, card: dict) -> dict:
+    return {
+        "format": "earshot-checkpoint",
+        "format_version": 1,
+        "dims": dims,
+        "variable_length_audio": True,
+        "mel": dict(MEL, n_mels=dims["n_mels"]),
+        "special_tokens": {"sot": tok.sot, "eot": tok.eot},
+        "suppress_tokens": tok.suppress_ids,
+        # EOT must stay possible at the first step: its probability there is the no-speech probability.
+        "begin_suppress_tokens": [],
+        "default_prompt": [tok.sot],
+        "card": card,
+    }
+
+
+def tokenizer_json(tok: Tokenizer) -> dict:
+    return {"kind": "sentencepiece", "pieces": tok.pieces(), "special_ids": tok.special_ids}
+
+
+def model_card(state: dict, n_params: int, license_name: str, version: str) -> dict:
+    stats, evals = state.get("stats", {}), state.get("eval", {})
+    last = evals.get("last") or {}
+    wer = [{"test_set": f"{group} (training-time greedy check, {g['words']} words)", "decoding": "greedy",
+            "wer": round(g["wer"], 2), "words": g["words"]}
+           for group, g in sorted((last.get("groups") or {}).items())]
+    return {
+        "name": f"earshot-en-{round(n_params / 1e6)}m",
+        "version": version,
+        "description": "English speech recognition model trained by earshot's recipe; see MODEL_CARD.md",
+        "languages": ["en"],
+        "license": license_name,
+        "training_data": "synthetic speech (espeak-ng, flite, festival) and real recordings; see MODEL_CARD.md",
+        "wer": wer,
+        "extra": {
+            "parameters": n_params,
+            "step": state.get("step"),
+            "audio_hours_seen": round(stats.get("audio_seconds", 0.0) / 3600, 2),
+            "heldout_loss": last.get("loss"),
+            "best_heldout_loss": evals.get("best_loss"),
+            "best_step": evals.get("best_step"),
+        },
+    }
+
+
+def export(checkpoint: str, out_dir: str, license_name: str = "Apache-2.0", version: str = "0.1.0") -> dict:
+    state = torch.load(checkpoint, map_location="cpu")
+    tok = Tokenizer(model_proto=state["tokenizer_model"])
+    dims = state["dims"]
+    if tok.n_vocab != dims["n_vocab"]:
+        raise ValueError(f"tokenizer has {tok.n_vocab} pieces, model n_vocab is {dims['n_vocab']}")
+    tensors = model_tensors(state["model"])
+    n_params = int(sum(t.size for t in tensors.values()))
+    os.makedirs(out_dir, exist_ok=True)
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, {"format": "pt"})
+    config = checkpoint_config(dims, tok, model_card(state, n_params, license_name, version))
+    for name, obj in (("config.json", config), ("tokenizer.json", tokenizer_json(tok))):
+        with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+    return config
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m earshot_train.export", description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True, help="a training checkpoint (last.pt or best.pt)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--license", default="Apache-2.0")
+    p.add_argument("--version", default="0.1.0")
+    args = p.parse_args(argv)
+    config = export(args.checkpoint, args.out, args.license, args.version)
+    print(f"wrote {args.out}: {config['card']['name']}, step {config['card']['extra']['step']}, "
+          f"{config['card']['extra']['parameters']} parameters")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""The Whisper-family encoder-decoder in PyTorch, written from the published architecture.
+
+It is both the training model of earshot's own checkpoints and the independent reference that the C++ engine is
+checked against (tests/parity). Parameter names are the canonical .earshot tensor names (OpenAI Whisper's).
+
+Facts it follows: two conv1d (k=3, pad 1; the second stride 2) each followed by exact GELU; sinusoidal encoder
+positions laid out [sin | cos] with log(10000)/(channels/2 - 1) timescale steps; pre-LayerNorm blocks (eps 1e-5);
+attention with q and k each scaled by d_head^-0.25; key projections without bias; MLP width 4*d; learned decoder
+positions; output projection tied to the token embedding.
+
+Variable-length batches: `audio_lengths` (valid mel frames per item) masks padded encoder positions in
+self-attention and cross-attention, and zeroes conv outputs past the end, so that a padded batch computes exactly
+what the engine computes on each utterance alone.
+"""
+from dataclasses import dataclass, asdict
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class Dims:
+    n_mels: int = 80
+    n_audio_ctx: int = 1500
+    n_audio_state: int = 256
+    n_audio_head: int = 4
+    n_audio_layer: int = 4
+    n_text_ctx: int = 256
+    n_text_state: int = 256
+    n_text_head: int = 4
+    n_text_layer: int = 4
+    n_vocab: int = 1024
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> torch.Tensor:
+    """Whisper's encoder positions, in float32 steps as Whisper computes them (the engine does the same)."""
+    increment = math.log(max_timescale) / (channels // 2 - 1)
+    inv_timescales = torch.exp(-increment * torch.arange(channels // 2, dtype=torch.float32))
+    t = torch.arange(length, dtype=torch.float32)[:, None] * inv_timescales[None, :]
+    return torch.cat([torch.sin(t), torch.cos(t)], dim=1)
+
+
+def encoder_positions(n_frames: torch.Tensor) -> torch.Tensor:
+    """Encoder positions for a number of mel frames: conv2 has stride 2, padding 1, kernel 3."""
+    return (n_frames + 1) // 2
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, n_state: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.query = nn.Linear(n_state, n_state)
+        self.key = nn.Linear(n_state, n_state, bias=False)
+        self.value = nn.Linear(n_state, n_state)
+        self.out = nn.Linear(n_state, n_state)
+
+    def forward(self, x, source=None, mask=None):
+        """x [B, T, d]; source [B, S, d] (cross-attention) or None; mask broadcastable to [B, H, T, S], True = blocked."""
+        source = x if source is None else source
+        q, k, v = self.query(x), self.key(source), self.value(source)
+        b, t, d = q.shape
+        s = k.shape[1]
+        h = self.n_head
+        scale = (d // h) ** -0.25
+        q = q.view(b, t, h, -1).transpose(1, 2) * scale
+        k = k.view(b, s, h, -1).transpose(1, 2) * scale
+        v = v.view(b, s, h, -1).transpose(1, 2)
+        scores = q @ k.transpose(-1, -2)
+        if mask is not None:
+            scores = scores.masked_fill(mask, float("-inf"))
+        weights = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+        return self.out((weights @ v).transpose(1, 2).reshape(b, t, d))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, n_state: int, n_head: int, cross_attention: bool):
+        super().__init__()
+        self.attn = MultiHeadAttention(n_state, n_head)
+        self.attn_ln = nn.LayerNorm(n_state)
+        self.cross_attn = MultiHeadAttention(n_state, n_head) if cross_attention else None
+        self.cross_attn_ln = nn.LayerNorm(n_state) if cross_attention else None
+        self.mlp = nn.Sequential(nn.Linear(n_state, 4 * n_state), nn.GELU(), nn.Linear(4 * n_state, n_state))
+        self.mlp_ln = nn.LayerNorm(n_state)
+
+    def forward(self, x, self_mask=None, source=None, source_mask=None):
+        x = x + self.attn(self.attn_ln(x), mask=self_mask)
+        if self.cross_attn is not None:
+            x = x + self.cross_attn(self.cross_attn_ln(x), source, mask=source_mask)
+        return x + self.mlp(self.mlp_ln(x))
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, dims: Dims):
+        super().__init__()
+        d = dims.n_audio_state
+        self.conv1 = nn.Conv1d(dims.n_mels, d, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv1d(d, d, kernel_size=3, stride=2, padding=1)
+        self.register_buffer("positional_embedding", sinusoids(dims.n_audio_ctx, d), persistent=False)
+        self.blocks = nn.ModuleList(ResidualBlock(d, dims.n_audio_head, False) for _ in range(dims.n_audio_layer))
+        self.ln_post = nn.LayerNorm(d)
+
+    def forward(self, mel: torch.Tensor, n_frames: Optional[torch.Tensor] = None):
+        """mel [B, n_mels, T] -> (encoder output [B, ceil(T/2), d], key padding mask [B, 1, 1, S] or None)."""
+        b, _, t = mel.shape
+        frame_mask = pos_mask = None
+        if n_frames is not None:
+            frame_mask = torch.arange(t, device=mel.device)[None, :] < n_frames[:, None]
+            mel = mel * frame_mask[:, None, :]
+        x = F.gelu(self.conv1(mel))
+        if frame_mask is not None:
+            x = x * frame_mask[:, None, :]
+        x = F.gelu(self.conv2(x))
+        s = x.shape[-1]
+        if s > self.positional_embedding.shape[0]:
+            raise ValueError(f"audio too long: {s} encoder positions > n_audio_ctx {self.positional_embedding.shape[0]}")
+        if n_frames is not None:
+            pos_mask = torch.arange(s, device=mel.device)[None, :] < encoder_positions(n_frames)[:, None]
+            x = x * pos_mask[:, None, :]
+        x = x.transpose(1, 2) + self.positional_embedding[:s]
+        key_mask = None if pos_mask is None else ~pos_mask[:, None, None, :]
+        for block in self.blocks:
+            x = block(x, self_mask=key_mask)
+        return self.ln_post(x), key_mask
+
+
+class TextDecoder(nn.Module):
+    def __init__(self, dims: Dims):
+        super().__init__()
+        d = dims.n_text_state
+        self.token_embedding = nn.Embedding(dims.n_vocab, d)
+        self.positional_embedding = nn.Parameter(torch.empty(dims.n_text_ctx, d))
+        self.blocks = nn.ModuleList(ResidualBlock(d, dims.n_text_head, True) for _ in range(dims.n_text_layer))
+        self.ln = nn.LayerNorm(d)
+        causal = torch.full((dims.n_text_ctx, dims.n_text_ctx), True).triu_(1)
+        self.register_buffer("causal_mask", causal, persistent=False)
+
+    def forward(self, tokens: torch.Tensor, audio: torch.Tensor, audio_mask=None):
+        """tokens [B, L], audio [B, S, d] -> logits [B, L, n_vocab] (float32)."""
+        n = tokens.shape[1]
+        x = self.token_embedding(tokens) + self.positional_embedding[:n]
+        mask = self.causal_mask[:n, :n]
+        for block in self.blocks:
+            x = block(x, self_mask=mask, source=audio, source_mask=audio_mask)
+        x = self.ln(x)
+        return (x @ self.token_embedding.weight.t()).float()
+
+
+class Whisper(nn.Module):
+    def __init__(self, dims: Dims):
+        super().__init__()
+        if dims.n_audio_state != dims.n_text_state:
+            raise ValueError("the encoder and decoder widths must match")
+        self.dims = dims
+        self.encoder = AudioEncoder(dims)
+        self.decoder = TextDecoder(dims)
+
+    def forward(self, mel, tokens, n_frames=None):
+        audio, audio_mask = self.encoder(mel, n_frames)
+        return self.decoder(tokens, audio, audio_mask)
+
+    def init_weights(self, seed: int = 0, std: float = 0.02):
+        """Small normal init (the tied embedding must not be N(0, 1)); LayerNorms start as identity."""
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for module in self.modules():
+                if isinstance(module, nn.LayerNorm):
+                    module.weight.fill_(1.0)
+                    module.bias.zero_()
+            layer_norm_params = {id(p) for m in self.modules() if isinstance(m, nn.LayerNorm) for p in m.parameters()}
+            for p in self.parameters():
+                if id(p) in layer_norm_params:
+                    continue
+                if p.dim() == 1:
+                    p.zero_()
+                else:
+                    p.copy_(torch.randn(p.shape, generator=g) * std)
+        return self

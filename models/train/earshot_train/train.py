@@ -1,0 +1,453 @@
+"""Training loop for earshot's own English model; one command starts a run and the same command resumes it.
+
+    /usr/bin/python3 -m earshot_train.train --resume           (from models/train; or models/train/train.sh)
+
+Runs live in $EARSHOT_DATA/runs/<name>/: train.log, eval.jsonl, last.pt and best.pt (by held-out loss). Sessions on
+this machine end hard, so the loop checkpoints every few minutes (write to a temporary file, then rename) with
+everything needed to continue exactly: model, optimiser, step, sampler position, counters, evaluation set and the
+tokenizer itself (a run keeps tokenizing with the model it started with, even if $DATA/tokenizer is rebuilt).
+
+Numerics on this machine (TOOLCHAIN.md): fp32 only; oneDNN off (its Conv1d weight gradients are wrong here);
+OMP_WAIT_POLICY=PASSIVE (spinning OpenMP threads starve everyone on a shared 2-core box); one thread by default.
+"""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the OpenMP runtime's start (import torch)
+
+import argparse
+from dataclasses import asdict, dataclass, field, fields
+import json
+import logging
+import math
+import random
+import signal
+import sys
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .dataset import (EVAL_GROUPS, IGNORE_INDEX, BatchSampler, ShardIndex, collate, describe, pick_eval_keys,
+                      pools_with_shares)
+from .evaluate import greedy_decode, heldout_loss, word_errors
+from .features import data_root
+from .model import Dims, Whisper
+from .specaugment import SpecAugmentConfig, spec_augment
+from .tokens import Tokenizer
+
+torch.backends.mkldnn.enabled = False
+
+log = logging.getLogger("earshot_train")
+
+CHECKPOINT_FORMAT = "earshot-train-state"
+
+
+@dataclass
+class TrainConfig:
+    # model (fixed for the life of a run, as is data_seed)
+    d_model: int = 256
+    n_head: int = 4
+    n_audio_layer: int = 6
+    n_text_layer: int = 3
+    n_audio_ctx: int = 1500
+    n_text_ctx: int = 224
+    init_seed: int = 0
+    # optimisation
+    lr: float = 1e-3
+    warmup_steps: int = 600
+    schedule: str = "inverse_sqrt"   # or "cosine" (needs total_steps)
+    total_steps: int = 0
+    min_lr_ratio: float = 0.05        # cosine floor
+    weight_decay: float = 0.05
+    adam_betas: tuple = (0.9, 0.98)
+    adam_eps: float = 1e-8
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.1
+    # data
+    batch_frames: int = 8000          # padded mel frames per optimiser step (100 frames = 1 s)
+    max_utts: int = 192
+    real_share: float = 0.30
+    noise_share: float = 0.05
+    data_seed: int = 0
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    spec_augment_from_step: int = 800  # let the model find the alignment on clean features first
+    # evaluation
+    eval_utts: int = 300              # per held-out group, for the held-out loss
+    decode_utts: int = 24             # per held-out group, greedy-decoded for the quick WER
+    print_utts: int = 4               # per held-out group, printed as reference / hypothesis
+
+    def dims(self, n_vocab: int) -> Dims:
+        return Dims(n_mels=80, n_audio_ctx=self.n_audio_ctx, n_audio_state=self.d_model, n_audio_head=self.n_head,
+                    n_audio_layer=self.n_audio_layer, n_text_ctx=self.n_text_ctx, n_text_state=self.d_model,
+                    n_text_head=self.n_head, n_text_layer=self.n_text_layer, n_vocab=n_vocab)
+
+    @staticmethod
+    def from_dict(d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["spec_augment"] = SpecAugmentConfig(**d.get("spec_augment", {}))
+        d["adam_betas"] = tuple(d.get("adam_betas", (0.9, 0.98)))
+        known = {f.name for f in fields(TrainConfig)}
+        return TrainConfig(**{k: v for k, v in d.items() if k in known})
+
+
+# Fixed for the life of a run: the model's shape, and the seed the saved sampler state belongs to.
+FIXED_FIELDS = ("d_model", "n_head", "n_audio_layer", "n_text_layer", "n_audio_ctx", "n_text_ctx", "init_seed",
+                "data_seed")
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Learning rate of optimiser update number `step` (1-based): linear warm-up, then the decay."""
+    step = max(1, step)
+    if step <= cfg.warmup_steps:
+        return cfg.lr * step / cfg.warmup_steps
+    if cfg.schedule == "inverse_sqrt":
+        return cfg.lr * math.sqrt(cfg.warmup_steps / step)
+    if cfg.schedule == "cosine":
+        if cfg.total_steps <= cfg.warmup_steps:
+            raise ValueError("the cosine schedule needs total_steps > warmup_steps")
+        progress = min(1.0, (step - cfg.warmup_steps) / (cfg.total_steps - cfg.warmup_steps))
+        return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    raise ValueError(f"unknown schedule {cfg.schedule!r}")
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; matrices (and the tied embedding) decay, biases and LayerNorm parameters do not."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
+
+
+def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Summed token cross-entropy (padding ignored); the caller divides by the step's token count."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX,
+                           label_smoothing=label_smoothing, reduction="sum")
+
+
+def atomic_save(obj, path: str):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: str, data_dir: str, tokenizer: Tokenizer, device: str = "cpu"):
+        self.cfg, self.run_dir, self.data_dir, self.tok, self.device = cfg, run_dir, data_dir, tokenizer, device
+        self.dims = cfg.dims(tokenizer.n_vocab)
+        self.model = Whisper(self.dims).init_weights(cfg.init_seed).to(device)
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.index = ShardIndex(data_dir, tokenizer.encode, max_frames=2 * cfg.n_audio_ctx,
+                                max_text_tokens=cfg.n_text_ctx - 1)
+        self.sampler = BatchSampler(self.index, pools_with_shares(cfg.real_share, cfg.noise_share),
+                                    batch_frames=cfg.batch_frames, max_utts=cfg.max_utts, seed=cfg.data_seed)
+        self.step = 0
+        self.stats = {"audio_seconds": 0.0, "tokens": 0, "utterances": 0, "train_seconds": 0.0,
+                      "skipped_steps": 0, "pool_frames": {}}
+        self.eval_state = {"keys": {}, "best_loss": None, "best_step": None, "last": None}
+
+    # --- state ---------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "version": 1, "config": asdict(self.cfg), "dims": self.dims.to_dict(),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "sampler": self.sampler.state_dict(), "stats": self.stats, "eval": self.eval_state,
+                "tokenizer_model": self.tok.sp.serialized_model_proto(),
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
+
+    def load_state_dict(self, state: dict):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+        self.sampler.load_state_dict(state["sampler"])
+        self.stats.update(state["stats"])
+        self.eval_state.update(state["eval"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+
+    def save(self, name: str = "last.pt"):
+        atomic_save(self.state_dict(), os.path.join(self.run_dir, name))
+
+    # --- one optimiser step ------------------------------------------------------------------------------------
+    def train_step(self, micro_batches) -> Dict[str, float]:
+        cfg = self.cfg
+        lr = learning_rate(cfg, self.step + 1)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batches = [(pool, collate(self.index, keys, self.tok.sot, self.tok.eot)) for pool, keys in micro_batches]
+        n_targets = sum(b.n_targets for _, b in batches)
+        augment = self.step >= cfg.spec_augment_from_step
+        gen = torch.Generator().manual_seed(cfg.data_seed * 1_000_003 + self.step)
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, finite = 0.0, True
+        for _, b in batches:
+            mel = spec_augment(b.mel, b.n_frames, cfg.spec_augment, gen) if augment else b.mel
+            logits = self.model(mel.to(self.device), b.tokens_in.to(self.device), b.n_frames.to(self.device))
+            loss = sequence_loss(logits, b.targets.to(self.device), cfg.label_smoothing)
+            if not torch.isfinite(loss):
+                finite = False
+                break
+            (loss / n_targets).backward()
+            loss_sum += float(loss)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)) if finite else \
+            float("nan")
+        if finite and math.isfinite(grad_norm):
+            self.optimizer.step()
+        else:
+            self.stats["skipped_steps"] += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        seconds = sum(b.audio_seconds for _, b in batches)
+        self.stats["audio_seconds"] += seconds
+        self.stats["tokens"] += n_targets
+        self.stats["utterances"] += sum(b.mel.shape[0] for _, b in batches)
+        for pool, b in batches:
+            self.stats["pool_frames"][pool] = self.stats["pool_frames"].get(pool, 0) + int(b.n_frames.sum())
+        return {"loss": loss_sum / n_targets if finite else float("nan"), "lr": lr, "grad_norm": grad_norm,
+                "audio_seconds": seconds, "finite": finite and math.isfinite(grad_norm)}
+
+    # --- evaluation ----------------------------------------------------------------------------------------------
+    def refresh_eval_keys(self) -> bool:
+        """Fixes each held-out group's evaluation subset; a group still growing is re-picked until it is full.
+        Returns True when the set changed (held-out losses before and after are then not comparable)."""
+        changed = False
+        for group in EVAL_GROUPS:
+            have = self.eval_state["keys"].get(group, [])
+            available = len(self.index.by_group.get(group, []))
+            if len(have) < self.cfg.eval_utts and available > len(have):
+                self.eval_state["keys"][group] = pick_eval_keys(self.index, group, self.cfg.eval_utts,
+                                                                self.cfg.data_seed)
+                changed = True
+        if changed:
+            self.eval_state["best_loss"] = self.eval_state["best_step"] = None
+        return changed
+
+    def evaluate(self) -> Optional[dict]:
+        if self.refresh_eval_keys():
+            log.info("evaluation set: %s (best-checkpoint tracking restarts)",
+                     ", ".join(f"{g} {len(k)} utts" for g, k in self.eval_state["keys"].items()))
+        result = {"step": self.step, "audio_hours": self.stats["audio_seconds"] / 3600, "groups": {}}
+        for group, keys in self.eval_state["keys"].items():
+            keys = [k for k in keys if k in self.index.utterances]
+            if not keys:
+                continue
+            loss, n_tokens = heldout_loss(self.model, self.index, keys, self.tok.sot, self.tok.eot,
+                                          self.cfg.batch_frames, self.device)
+            decode_keys = keys[: self.cfg.decode_utts]
+            errors = words = 0
+            samples = []
+            for start in range(0, len(decode_keys), 8):
+                b = collate(self.index, decode_keys[start: start + 8], self.tok.sot, self.tok.eot)
+                hyps = greedy_decode(self.model, b.mel.to(self.device), b.n_frames.to(self.device), self.tok.sot,
+                                     self.tok.eot, self.tok.suppress_ids)
+                for key, hyp in zip(decode_keys[start: start + 8], hyps):
+                    ref = self.index.utterances[key].text
+                    text = self.tok.decode(hyp)
+                    e, n = word_errors(ref, text)
+                    errors, words = errors + e, words + n
+                    samples.append((ref, text))
+            wer = 100.0 * errors / max(1, words)
+            result["groups"][group] = {"loss": loss, "tokens": n_tokens, "wer": wer, "words": words}
+            log.info("eval %s: held-out loss %.4f (%d utts, %d tokens), greedy WER %.1f%% (%d utts, %d words)",
+                     group, loss, len(keys), n_tokens, wer, len(decode_keys), words)
+            for ref, hyp in samples[: self.cfg.print_utts]:
+                log.info("   REF: %s", ref)
+                log.info("   HYP: %s", hyp)
+        if not result["groups"]:
+            return None
+        result["loss"] = float(np.mean([g["loss"] for g in result["groups"].values()]))
+        best = self.eval_state["best_loss"]
+        result["best"] = best is None or result["loss"] < best
+        self.eval_state["last"] = result
+        if result["best"]:
+            self.eval_state["best_loss"], self.eval_state["best_step"] = result["loss"], self.step
+        with open(os.path.join(self.run_dir, "eval.jsonl"), "a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
+        log.info("eval step %d: mean held-out loss %.4f%s (best %.4f at step %d)", self.step, result["loss"],
+                 " NEW BEST" if result["best"] else "", self.eval_state["best_loss"], self.eval_state["best_step"])
+        return result
+
+
+@dataclass
+class Schedule:
+    """Wall-clock intervals of the loop's chores (runtime options: not part of a run's identity)."""
+    checkpoint_minutes: float = 5.0
+    eval_minutes: float = 25.0
+    rescan_minutes: float = 10.0
+    log_seconds: float = 60.0
+    max_steps: int = 0        # stop after this optimiser step (0: never)
+    max_hours: float = 0.0    # stop after this many wall hours in this process (0: never)
+
+
+class Stop:
+    requested = False
+
+    @classmethod
+    def install(cls):
+        def handler(signum, _frame):
+            log.info("signal %d: saving and stopping", signum)
+            cls.requested = True
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def run(trainer: Trainer, sched: Schedule):
+    cfg = trainer.cfg
+    start = last_ckpt = last_log = last_rescan = time.monotonic()
+    last_eval = start
+    window = {"loss": 0.0, "steps": 0, "seconds": 0.0, "audio": 0.0, "grad": 0.0}
+    consecutive_bad = 0
+    while not Stop.requested:
+        now = time.monotonic()
+        if sched.max_steps and trainer.step >= sched.max_steps:
+            log.info("reached step %d", trainer.step)
+            break
+        if sched.max_hours and now - start >= sched.max_hours * 3600:
+            log.info("reached %.2f hours", sched.max_hours)
+            break
+        if now - last_rescan >= sched.rescan_minutes * 60:
+            added = trainer.index.scan()
+            last_rescan = now
+            if added:
+                log.info("data: %d new shards; %s", len(added), describe(trainer.index))
+        micro_batches = trainer.sampler.next_step()
+        if not micro_batches:
+            log.info("waiting for synthetic shards under %s (%s)", trainer.data_dir, describe(trainer.index))
+            time.sleep(60)
+            last_rescan = 0.0
+            continue
+        t0 = time.monotonic()
+        out = trainer.train_step(micro_batches)
+        dt = time.monotonic() - t0
+        trainer.stats["train_seconds"] += dt
+        if out["finite"]:
+            consecutive_bad = 0
+            window["loss"] += out["loss"]
+            window["grad"] += out["grad_norm"]
+            window["steps"] += 1
+        else:
+            consecutive_bad += 1
+            log.warning("step %d: non-finite loss or gradient, update skipped", trainer.step)
+            if consecutive_bad >= 50:
+                raise RuntimeError("50 non-finite steps in a row: stopping (resume from last.pt with a lower --lr)")
+        window["seconds"] += dt
+        window["audio"] += out["audio_seconds"]
+        now = time.monotonic()
+        if now - last_log >= sched.log_seconds or trainer.step == 1:
+            n = max(1, window["steps"])
+            pools = trainer.stats["pool_frames"]
+            total = max(1, sum(pools.values()))
+            log.info("step %d loss %.4f lr %.2e gnorm %.2f | audio seen %.2f h | %.1f audio-s/s %.2f s/step | %s",
+                     trainer.step, window["loss"] / n, out["lr"], window["grad"] / n,
+                     trainer.stats["audio_seconds"] / 3600, window["audio"] / max(1e-9, window["seconds"]),
+                     window["seconds"] / max(1, window["steps"]),
+                     "frames so far " + " ".join(f"{p} {100.0 * f / total:.0f}%" for p, f in sorted(pools.items())))
+            window = {k: 0.0 for k in window}
+            window["steps"] = 0
+            last_log = now
+        if now - last_eval >= sched.eval_minutes * 60:
+            result = trainer.evaluate()
+            if result and result["best"]:
+                trainer.save("best.pt")
+            trainer.save()
+            last_eval = last_ckpt = time.monotonic()
+        elif now - last_ckpt >= sched.checkpoint_minutes * 60:
+            trainer.save()
+            last_ckpt = time.monotonic()
+    trainer.save()
+    log.info("saved %s at step %d", os.path.join(trainer.run_dir, "last.pt"), trainer.step)
+
+
+def setup_logging(run_dir: str):
+    os.makedirs(run_dir, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    handler = logging.FileHandler(os.path.join(run_dir, "train.log"), encoding="utf-8")
+    handler.setFormatter(fmt)
+    for old in log.handlers:
+        old.close()
+    log.handlers = [handler]
+    if sys.stdout.isatty():
+        console = logging.StreamHandler(sys.stdout)
+        console.setFormatter(fmt)
+        log.addHandler(console)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python3 -m earshot_train.train", description=__doc__.split("\n")[0])
+    p.add_argument("--run", default="en-8m", help="run name: $DATA/runs/<name>")
+    p.add_argument("--data", default=None, help="data root (default $EARSHOT_DATA or ~/.cache/earshot/train)")
+    p.add_argument("--tokenizer", default=None, help="SentencePiece model (default $DATA/tokenizer/sp.model)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run from its last.pt (starts the run if it has no checkpoint yet)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+    for f in fields(Schedule):
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+    # Training options: explicit values override a resumed run's saved ones (model shape fields excepted).
+    for f in fields(TrainConfig):
+        if f.name in ("spec_augment", "adam_betas"):
+            continue
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    data_dir = args.data or data_root()
+    run_dir = os.path.join(data_dir, "runs", args.run)
+    setup_logging(run_dir)
+    torch.set_num_threads(args.threads)
+    Stop.install()
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if f.name not in ("spec_augment", "adam_betas") and getattr(args, f.name) is not None}
+    last = os.path.join(run_dir, "last.pt")
+    state = None
+    if os.path.exists(last):
+        if not args.resume:
+            log.error("%s exists: pass --resume to continue that run, or choose another --run", last)
+            print(f"{last} exists: pass --resume to continue that run, or choose another --run", file=sys.stderr)
+            return 2
+        state = torch.load(last, map_location="cpu")
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{last} is not a training checkpoint")
+        cfg = TrainConfig.from_dict(state["config"])
+        fixed = {k: v for k, v in overrides.items() if k in FIXED_FIELDS and v != getattr(cfg, k)}
+        if fixed:
+            raise ValueError(f"cannot change the model shape or data seed of a run on resume: {fixed}")
+        for k, v in overrides.items():
+            setattr(cfg, k, v)
+        tokenizer = Tokenizer(model_proto=state["tokenizer_model"])
+        log.info("resuming %s at step %d%s", run_dir, state["step"], f" with {overrides}" if overrides else "")
+    else:
+        cfg = TrainConfig()
+        for k, v in overrides.items():
+            setattr(cfg, k, v)
+        tok_path = args.tokenizer or os.path.join(data_dir, "tokenizer", "sp.model")
+        tokenizer = Tokenizer(tok_path)
+        log.info("new run %s, tokenizer %s", run_dir, tok_path)
+    trainer = Trainer(cfg, run_dir, data_dir, tokenizer, args.device)
+    if state is not None:
+        trainer.load_state_dict(state)
+        del state
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    log.info("model %s, %.3fM parameters; device %s, %d threads", json.dumps(trainer.dims.to_dict()),
+             n_params / 1e6, args.device, torch.get_num_threads())
+    log.info("config %s", json.dumps(asdict(cfg)))
+    with open(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as f:
+        json.dump({"config": asdict(cfg), "dims": trainer.dims.to_dict(), "parameters": n_params}, f, indent=1)
+    trainer.index.scan()
+    log.info("data: %s", describe(trainer.index))
+    sched = Schedule(**{f.name: getattr(args, f.name) for f in fields(Schedule)})
+    run(trainer, sched)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Gradients of the training loss: float32 autograd against float64, and float64 against finite differences.
+
+This guards the setting TOOLCHAIN.md warns about: with oneDNN enabled, Conv1d weight gradients on this machine's
+torch build are wrong (relative error ~0.9) and training diverges. The trainer turns it off; so must its tests.
+"""
+import contextlib
+import copy
+import unittest
+from unittest import mock
+
+import torch
+
+import train_fixtures  # noqa: F401  (puts earshot_train on the path)
+from earshot_train import train  # noqa: E402  (importing it turns oneDNN off)
+from earshot_train.model import Dims, Whisper  # noqa: E402
+
+DIMS = Dims(n_mels=8, n_audio_ctx=12, n_audio_state=16, n_audio_head=2, n_audio_layer=1, n_text_ctx=8,
+            n_text_state=16, n_text_head=2, n_text_layer=1, n_vocab=24)
+
+
+def small_model(dtype):
+    torch.manual_seed(0)
+    model = Whisper(DIMS).init_weights(seed=1, std=0.3)
+    with torch.no_grad():  # non-trivial LayerNorms and biases, so their gradients are exercised too
+        for name, p in model.named_parameters():
+            if p.dim() == 1:
+                p.add_(0.1 * torch.randn(p.shape))
+    return model.to(dtype)
+
+
+def batch(dtype):
+    g = torch.Generator().manual_seed(2)
+    mel = torch.randn(3, DIMS.n_mels, 20, generator=g).to(dtype)
+    n_frames = torch.tensor([20, 13, 7])  # variable lengths: the padded positions are masked
+    tokens = torch.randint(3, DIMS.n_vocab, (3, 6), generator=g)
+    tokens[:, 0] = 1
+    targets = torch.randint(3, DIMS.n_vocab, (3, 6), generator=g)
+    targets[1, 4:] = -100
+    targets[2, 2:] = -100
+    return mel, n_frames, tokens, targets
+
+
+def loss_of(model, dtype):
+    mel, n_frames, tokens, targets = batch(dtype)
+    logits = model(mel, tokens, n_frames)
+    assert logits.dtype == dtype
+    return train.sequence_loss(logits, targets, label_smoothing=0.1) / int((targets != -100).sum())
+
+
+@contextlib.contextmanager
+def float64_throughout():
+    """model.py runs the attention softmax and the logits in float32 (`.float()`), which is right for training
+    but would swamp a float64 reference with float32 rounding: here `.float()` leaves float64 tensors alone."""
+    to_float32 = torch.Tensor.float
+
+    def keep_float64(self, *args, **kwargs):
+        return self if self.dtype == torch.float64 else to_float32(self, *args, **kwargs)
+
+    with mock.patch.object(torch.Tensor, "float", keep_float64):
+        yield
+
+
+class GradientTest(unittest.TestCase):
+    def test_onednn_is_off(self):
+        self.assertFalse(torch.backends.mkldnn.enabled)
+
+    def test_float32_gradients_match_float64(self):
+        m32 = small_model(torch.float32)
+        m64 = copy.deepcopy(m32).to(torch.float64)
+        loss_of(m32, torch.float32).backward()
+        with float64_throughout():
+            loss_of(m64, torch.float64).backward()
+        g64 = dict(m64.named_parameters())
+        for name, p in m32.named_parameters():
+            ref = g64[name].grad
+            err = float((p.grad.double() - ref).norm() / ref.norm().clamp_min(1e-12))
+            self.assertLess(err, 1e-4, f"{name}: relative gradient error {err:.2e}")
+
+    def test_float64_gradients_match_finite_differences(self):
+        model = small_model(torch.float64)
+        with float64_throughout():
+            loss_of(model, torch.float64).backward()
+        params = dict(model.named_parameters())
+        probes = [("encoder.conv1.weight", (3, 2, 1)), ("encoder.conv2.weight", (5, 7, 2)),
+                  ("encoder.blocks.0.attn.key.weight", (1, 4)), ("encoder.blocks.0.mlp_ln.weight", (6,)),
+                  ("decoder.token_embedding.weight", (7, 3)), ("decoder.positional_embedding", (2, 9)),
+                  ("decoder.blocks.0.cross_attn.value.bias", (11,)), ("decoder.ln.bias", (0,))]
+        eps = 1e-6
+        for name, idx in probes:
+            p = params[name]
+            with torch.no_grad(), float64_throughout():
+                orig = float(p[idx])
+                p[idx] = orig + eps
+                up = float(loss_of(model, torch.float64))
+                p[idx] = orig - eps
+                down = float(loss_of(model, torch.float64))
+                p[idx] = orig
+            numeric = (up - down) / (2 * eps)
+            analytic = float(p.grad[idx])
+            self.assertAlmostEqual(analytic, numeric, delta=1e-6 + 1e-5 * abs(numeric), msg=name)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,139 @@
+"""The training loop: schedule, loss on padded batches, exact resume, the one-command CLI, quick evaluation."""
+import os
+import shutil
+import tempfile
+import unittest
+
+import torch
+
+from train_fixtures import make_dataset, train_tokenizer
+
+from earshot_train import train  # noqa: E402
+from earshot_train.dataset import collate  # noqa: E402
+from earshot_train.evaluate import greedy_decode, word_errors  # noqa: E402
+from earshot_train.tokens import Tokenizer  # noqa: E402
+
+TINY = dict(d_model=16, n_head=2, n_audio_layer=1, n_text_layer=1, n_audio_ctx=160, n_text_ctx=64,
+            batch_frames=1500, warmup_steps=3, spec_augment_from_step=2, eval_utts=6, decode_utts=3, print_utts=1)
+
+
+def tiny_config(**overrides) -> train.TrainConfig:
+    cfg = train.TrainConfig()
+    for k, v in dict(TINY, **overrides).items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+class LoopTestBase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        torch.set_num_threads(1)
+        cls.root = tempfile.mkdtemp()
+        make_dataset(cls.root)
+        cls.tok_path = train_tokenizer(cls.root)
+        cls.tok = Tokenizer(cls.tok_path)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root)
+
+    def trainer(self, run="t", **overrides):
+        run_dir = os.path.join(self.root, "runs", run)
+        os.makedirs(run_dir, exist_ok=True)
+        t = train.Trainer(tiny_config(**overrides), run_dir, self.root, self.tok)
+        t.index.scan()
+        return t
+
+
+class ScheduleTest(unittest.TestCase):
+    def test_warmup_then_decay(self):
+        cfg = train.TrainConfig(lr=1e-3, warmup_steps=100)
+        self.assertAlmostEqual(train.learning_rate(cfg, 1), 1e-5)
+        self.assertAlmostEqual(train.learning_rate(cfg, 100), 1e-3)
+        self.assertAlmostEqual(train.learning_rate(cfg, 400), 5e-4)
+        cfg = train.TrainConfig(lr=1e-3, warmup_steps=100, schedule="cosine", total_steps=1100, min_lr_ratio=0.1)
+        self.assertAlmostEqual(train.learning_rate(cfg, 600), 1e-3 * (0.1 + 0.9 * 0.5))
+        self.assertAlmostEqual(train.learning_rate(cfg, 5000), 1e-4)
+
+
+class TrainStepTest(LoopTestBase):
+    def test_padded_batch_loss_is_the_sum_of_single_utterance_losses(self):
+        t = self.trainer()
+        keys = t.index.by_group["synth"][:4]
+        t.model.eval()
+
+        def loss(ks):
+            b = collate(t.index, ks, self.tok.sot, self.tok.eot)
+            return float(train.sequence_loss(t.model(b.mel, b.tokens_in, b.n_frames), b.targets, 0.1))
+
+        self.assertAlmostEqual(loss(keys), sum(loss([k]) for k in keys), places=3)
+
+    def test_resume_continues_exactly(self):
+        a = self.trainer("a")
+        for _ in range(3):
+            a.train_step(a.sampler.next_step())
+        path = os.path.join(a.run_dir, "last.pt")
+        a.save()
+        losses_a = [a.train_step(a.sampler.next_step())["loss"] for _ in range(3)]
+        b = self.trainer("b")
+        b.load_state_dict(torch.load(path))
+        losses_b = [b.train_step(b.sampler.next_step())["loss"] for _ in range(3)]
+        self.assertEqual(losses_a, losses_b)
+        for (name, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
+            self.assertTrue(torch.equal(pa, pb), name)
+        self.assertEqual(a.stats, b.stats)
+        self.assertFalse(os.path.exists(path + ".tmp"))
+
+    def test_loss_goes_down(self):
+        t = self.trainer("c", lr=1e-2, spec_augment_from_step=1000)
+        batch = t.sampler.next_step()
+        first = t.train_step(batch)["loss"]
+        for _ in range(15):
+            last = t.train_step(batch)["loss"]
+        self.assertLess(last, first - 0.5)
+
+    def test_greedy_decode_stops(self):
+        t = self.trainer()
+        b = collate(t.index, t.index.by_group["noise"][:2] + t.index.by_group["synth"][:1], self.tok.sot,
+                    self.tok.eot)
+        hyps = greedy_decode(t.model, b.mel, b.n_frames, self.tok.sot, self.tok.eot, self.tok.suppress_ids)
+        self.assertEqual(len(hyps), 3)
+        for h, n in zip(hyps, b.n_frames.tolist()):
+            self.assertLessEqual(len(h), 10 + n * 8 // 100)
+            self.assertFalse(set(h) & set(self.tok.special_ids))
+
+
+class CommandLineTest(LoopTestBase):
+    def args(self, *extra):
+        tiny = []
+        for k, v in TINY.items():
+            tiny += ["--" + k.replace("_", "-"), str(v)]
+        return ["--data", self.root, "--tokenizer", self.tok_path, "--run", "cli", "--eval-minutes", "0"] + tiny + \
+            list(extra)
+
+    def test_start_refuse_overwrite_and_resume(self):
+        self.assertEqual(train.main(self.args("--max-steps", "2")), 0)
+        run_dir = os.path.join(self.root, "runs", "cli")
+        self.assertEqual(train.main(self.args("--max-steps", "3")), 2)  # exists: needs --resume
+        self.assertEqual(train.main(self.args("--max-steps", "3", "--resume", "--lr", "5e-4")), 0)
+        state = torch.load(os.path.join(run_dir, "last.pt"))
+        self.assertEqual(state["step"], 3)
+        self.assertEqual(state["config"]["lr"], 5e-4)
+        self.assertTrue(os.path.exists(os.path.join(run_dir, "best.pt")))
+        with open(os.path.join(run_dir, "train.log")) as f:
+            log = f.read()
+        for text in ("new run", "resuming", "eval heldout_synth", "eval real_holdout", "REF:", "HYP:", "audio-s/s"):
+            self.assertIn(text, log)
+        with self.assertRaises(ValueError):  # the model's shape is fixed for a run
+            train.main(self.args("--resume", "--d-model", "32"))
+
+
+class WordErrorTest(unittest.TestCase):
+    def test_counts_edits_after_normalising(self):
+        self.assertEqual(word_errors("Turn on the lights.", "turn on the light"), (1, 4))
+        self.assertEqual(word_errors("It's twenty-five.", "its twenty five"), (1, 3))
+        self.assertEqual(word_errors("", "hello"), (1, 0))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,23 @@
+// The dtype dispatch point for weight matrices. Float weights (F32, F16 converted tile by tile) go to the
+// float GEMM here; the int8/int4 kernels plug in at the same place.
+#pragma once
+
+#include <cstddef>
+
+#include "core/status.h"
+#include "kernels/gemm.h"
+#include "model/model.h"
+
+namespace earshot {
+
+// Checks once, at load time, that `w` can be used as a [out, in] matrix (conv weights [out, c, k] count as
+// in = c*k) by Linear: known dtype, plain layout, data large enough. Fails with a clear message otherwise.
+Status CheckLinearWeight(const TensorRef& w, int out, int in);
+
+// y[r, :] = epilogue(x[r, :] @ W^T) for r < rows, W [out, in] (PyTorch layout); the epilogue adds the bias,
+// applies GELU, adds the residual. Returns an error (and leaves y untouched) for weights this build cannot
+// multiply.
+Status Linear(const float* x, int rows, size_t ldx, const TensorRef& w, float* y, size_t ldy,
+              const GemmEpilogue& epilogue = {});
+
+}  // namespace earshot

@@ -1,0 +1,82 @@
+#include "kernels/ops.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace earshot {
+namespace {
+
+// Sum in 8 interleaved partial sums (vectorisable, fixed order), then a fixed tree.
+float SumLanes(const float* v, int n) {
+  float lanes[8] = {};
+  const int full = n / 8 * 8;
+  for (int i = 0; i < full; i += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] += v[i + l];
+  for (int i = full; i < n; ++i) lanes[i - full] += v[i];
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+}  // namespace
+
+void LayerNorm(const float* in, float* out, int rows, int dim, const float* gamma, const float* beta, float eps) {
+  for (int r = 0; r < rows; ++r) {
+    const float* x = in + static_cast<size_t>(r) * dim;
+    float* y = out + static_cast<size_t>(r) * dim;
+    // Double accumulation: cheap next to the matrix products and keeps long rows accurate.
+    double sum = 0;
+    for (int i = 0; i < dim; ++i) sum += x[i];
+    const double mean = sum / dim;
+    double sq = 0;
+    for (int i = 0; i < dim; ++i) {
+      const double d = x[i] - mean;
+      sq += d * d;
+    }
+    const float inv_std = static_cast<float>(1.0 / std::sqrt(sq / dim + eps));
+    const float mean_f = static_cast<float>(mean);
+    for (int i = 0; i < dim; ++i) y[i] = (x[i] - mean_f) * inv_std * gamma[i] + beta[i];
+  }
+}
+
+void SoftmaxRows(float* x, int rows, int n, size_t ld) {
+  for (int r = 0; r < rows; ++r) {
+    float* v = x + static_cast<size_t>(r) * ld;
+    float max_v = -std::numeric_limits<float>::infinity();
+    for (int i = 0; i < n; ++i) max_v = std::max(max_v, v[i]);
+    if (max_v == -std::numeric_limits<float>::infinity()) {
+      std::fill(v, v + n, 0.0f);
+      continue;
+    }
+    for (int i = 0; i < n; ++i) v[i] = FastExp(v[i] - max_v);
+    const float inv = 1.0f / SumLanes(v, n);
+    for (int i = 0; i < n; ++i) v[i] *= inv;
+  }
+}
+
+void LogSoftmax(float* x, int n) {
+  float max_v = -std::numeric_limits<float>::infinity();
+  for (int i = 0; i < n; ++i) max_v = std::max(max_v, x[i]);
+  if (max_v == -std::numeric_limits<float>::infinity()) return;
+  double sum = 0;  // vocabulary-sized sums: double keeps the normaliser accurate
+  for (int i = 0; i < n; ++i) sum += FastExp(x[i] - max_v);
+  const float log_z = max_v + static_cast<float>(std::log(sum));
+  for (int i = 0; i < n; ++i) x[i] -= log_z;
+}
+
+void Im2ColK3(const float* in, int channels, int n_in, size_t stride_c, size_t stride_t, int stride, float* cols) {
+  const int n_out = Conv1dK3OutputLength(n_in, stride);
+  const size_t width = static_cast<size_t>(channels) * 3;
+  for (int t = 0; t < n_out; ++t) {
+    float* row = cols + static_cast<size_t>(t) * width;
+    for (int k = 0; k < 3; ++k) {
+      const int src = t * stride + k - 1;
+      if (src < 0 || src >= n_in) {
+        for (int c = 0; c < channels; ++c) row[c * 3 + k] = 0.0f;
+      } else {
+        const float* base = in + static_cast<size_t>(src) * stride_t;
+        for (int c = 0; c < channels; ++c) row[c * 3 + k] = base[c * stride_c];
+      }
+    }
+  }
+}
+
+}  // namespace earshot

@@ -1,0 +1,101 @@
+#include "model/encoder.h"
+
+#include <algorithm>
+#include <string>
+
+#include "kernels/attention.h"
+#include "kernels/float_buffer.h"
+#include "kernels/linear.h"
+#include "kernels/ops.h"
+
+namespace earshot {
+namespace {
+
+Status Project(const float* in, int n, int d_in, const LinearWeights& w, float* out, const GemmEpilogue& extra = {}) {
+  GemmEpilogue ep = extra;
+  ep.bias = w.bias_or_null();
+  return Linear(in, n, static_cast<size_t>(d_in), *w.weight, out, static_cast<size_t>(w.weight->shape[0]), ep);
+}
+
+}  // namespace
+
+Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_frames) const {
+  const HyperParams& hp = weights_->hparams();
+  if (n_mels != hp.n_mels)
+    return Status::Error("encoder: got " + std::to_string(n_mels) + " mel bins, the model expects " +
+                         std::to_string(hp.n_mels));
+  if (n_frames < 1 || n_frames > 2 * hp.n_audio_ctx)
+    return Status::Error("encoder: " + std::to_string(n_frames) + " mel frames; the model accepts 1.." +
+                         std::to_string(2 * hp.n_audio_ctx));
+  const int d = hp.n_audio_state;
+  const int T = PositionsForFrames(n_frames);
+  const size_t td = static_cast<size_t>(T) * d;
+
+  FloatBuffer cols, conv, x, h, q, k, v, attn, mlp, scores;
+  const size_t cols_size = std::max(static_cast<size_t>(n_frames) * n_mels * 3, td * 3);
+  EARSHOT_RETURN_IF_ERROR(cols.Reserve(cols_size, "encoder convolution buffer"));
+  EARSHOT_RETURN_IF_ERROR(conv.Reserve(static_cast<size_t>(n_frames) * d, "encoder activations"));
+  for (FloatBuffer* b : {&x, &h, &q, &k, &v, &attn})
+    EARSHOT_RETURN_IF_ERROR(b->Reserve(td, "encoder activations"));
+  EARSHOT_RETURN_IF_ERROR(mlp.Reserve(td * 4, "encoder activations"));
+  EARSHOT_RETURN_IF_ERROR(scores.Reserve(AttentionScratchSize(T, T), "attention scores"));
+
+  // conv1 (stride 1) + GELU over the channel-major mel; conv2 (stride 2) + GELU over the time-major result.
+  GemmEpilogue gelu;
+  gelu.gelu = true;
+  Im2ColK3(mel, n_mels, n_frames, static_cast<size_t>(n_frames), 1, 1, cols.data());
+  EARSHOT_RETURN_IF_ERROR(Project(cols.data(), n_frames, n_mels * 3, weights_->conv1, conv.data(), gelu));
+  Im2ColK3(conv.data(), d, n_frames, 1, static_cast<size_t>(d), 2, cols.data());
+  EARSHOT_RETURN_IF_ERROR(Project(cols.data(), T, d * 3, weights_->conv2, x.data(), gelu));
+
+  // Positions: the stored table (first T rows) or Whisper's sinusoids.
+  if (weights_->audio_positions) {
+    for (int t = 0; t < T; ++t) {
+      ReadTensorRow(*weights_->audio_positions, t, h.data());
+      float* xr = x.data() + static_cast<size_t>(t) * d;
+      for (int i = 0; i < d; ++i) xr[i] += h.data()[i];
+    }
+  } else {
+    WhisperSinusoids(T, d, h.data());
+    for (size_t i = 0; i < td; ++i) x.data()[i] += h.data()[i];
+  }
+
+  GemmEpilogue residual;
+  residual.residual = x.data();
+  residual.ld_residual = static_cast<size_t>(d);
+  const int n_head = hp.n_audio_head;
+  for (const EncoderBlockWeights& w : weights_->encoder_blocks) {
+    LayerNorm(x.data(), h.data(), T, d, w.attn_ln.gamma.data(), w.attn_ln.beta.data());
+    EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.attn.query, q.data()));
+    EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.attn.key, k.data()));
+    EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.attn.value, v.data()));
+    AttentionArgs a;
+    a.n_q = T;
+    a.n_kv = T;
+    a.n_head = n_head;
+    a.d_head = d / n_head;
+    a.q = q.data();
+    a.ldq = d;
+    a.k = k.data();
+    a.ldk = d;
+    a.v = v.data();
+    a.ldv = d;
+    a.out = attn.data();
+    a.ldo = d;
+    Attention(a, scores.data());
+    EARSHOT_RETURN_IF_ERROR(Project(attn.data(), T, d, w.attn.out, x.data(), residual));
+
+    LayerNorm(x.data(), h.data(), T, d, w.mlp_ln.gamma.data(), w.mlp_ln.beta.data());
+    EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.mlp_up, mlp.data(), gelu));
+    EARSHOT_RETURN_IF_ERROR(Project(mlp.data(), T, 4 * d, w.mlp_down, x.data(), residual));
+  }
+
+  EncoderOutput out;
+  out.n_positions = T;
+  out.d = d;
+  out.data.resize(td);
+  LayerNorm(x.data(), out.data.data(), T, d, weights_->ln_post.gamma.data(), weights_->ln_post.beta.data());
+  return out;
+}
+
+}  // namespace earshot

@@ -1,0 +1,277 @@
+// The decoder on random tiny models: incremental (KV cache) against whole-sequence computation and against a
+// naive double-precision reference; batched rows against single rows; cache reordering; error paths.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "kernels/f16.h"
+#include "model/decoder.h"
+#include "model/encoder.h"
+#include "model/model.h"
+#include "model/whisper_weights.h"
+#include "unit/test_models.h"
+
+namespace earshot {
+namespace {
+
+using Mat = std::vector<double>;
+
+std::vector<double> Read(const Model& m, const std::string& name) {
+  const TensorRef* t = m.Find(name);
+  EXPECT_NE(t, nullptr) << name;
+  std::vector<double> v(static_cast<size_t>(t->numel()));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (t->dtype == DType::F32) {
+      float f;
+      std::memcpy(&f, t->data + 4 * i, 4);
+      v[i] = f;
+    } else {
+      uint16_t h;
+      std::memcpy(&h, t->data + 2 * i, 2);
+      v[i] = F16ToF32(h);
+    }
+  }
+  return v;
+}
+
+Mat Lin(const Model& m, const std::string& p, const Mat& x, int n, bool bias = true) {
+  const TensorRef* t = m.Find(p + ".weight");
+  const int out = static_cast<int>(t->shape[0]), in = static_cast<int>(t->numel() / out);
+  const auto w = Read(m, p + ".weight");
+  std::vector<double> b = bias ? Read(m, p + ".bias") : std::vector<double>(out, 0.0);
+  Mat y(static_cast<size_t>(n) * out);
+  for (int r = 0; r < n; ++r)
+    for (int o = 0; o < out; ++o) {
+      double acc = b[o];
+      for (int i = 0; i < in; ++i) acc += x[r * in + i] * w[o * in + i];
+      y[r * out + o] = acc;
+    }
+  return y;
+}
+
+Mat Ln(const Model& m, const std::string& p, const Mat& x, int n, int d) {
+  const auto g = Read(m, p + ".weight"), b = Read(m, p + ".bias");
+  Mat y(x.size());
+  for (int r = 0; r < n; ++r) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < d; ++i) mean += x[r * d + i];
+    mean /= d;
+    for (int i = 0; i < d; ++i) var += (x[r * d + i] - mean) * (x[r * d + i] - mean);
+    var /= d;
+    for (int i = 0; i < d; ++i) y[r * d + i] = (x[r * d + i] - mean) / std::sqrt(var + 1e-5) * g[i] + b[i];
+  }
+  return y;
+}
+
+// Attention of n_q queries over n_kv keys; query i sees keys j <= i when causal.
+Mat Attend(const Model& m, const std::string& p, const Mat& xq, int n_q, const Mat& xkv, int n_kv, int d, int heads,
+           bool causal) {
+  const Mat q = Lin(m, p + ".query", xq, n_q), k = Lin(m, p + ".key", xkv, n_kv, false),
+            v = Lin(m, p + ".value", xkv, n_kv);
+  const int dh = d / heads;
+  Mat o(static_cast<size_t>(n_q) * d, 0.0);
+  for (int h = 0; h < heads; ++h)
+    for (int i = 0; i < n_q; ++i) {
+      const int n = causal ? i + 1 : n_kv;
+      std::vector<double> s(n);
+      double mx = -1e300, z = 0;
+      for (int j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int e = 0; e < dh; ++e) acc += q[i * d + h * dh + e] * k[j * d + h * dh + e];
+        s[j] = acc / std::sqrt(static_cast<double>(dh));
+        mx = std::max(mx, s[j]);
+      }
+      for (auto& e : s) z += (e = std::exp(e - mx));
+      for (int j = 0; j < n; ++j)
+        for (int e = 0; e < dh; ++e) o[i * d + h * dh + e] += s[j] / z * v[j * d + h * dh + e];
+    }
+  return Lin(m, p + ".out", o, n_q);
+}
+
+// Whisper's decoder over a whole token sequence (no cache), in double: logits [n][n_vocab].
+Mat ReferenceDecoder(const Model& m, const std::vector<int>& tokens, const std::vector<float>& audio, int n_audio) {
+  const HyperParams& hp = m.hparams();
+  const int d = hp.n_text_state, n = static_cast<int>(tokens.size());
+  const auto emb = Read(m, "decoder.token_embedding.weight"), pos = Read(m, "decoder.positional_embedding");
+  Mat x(static_cast<size_t>(n) * d);
+  for (int t = 0; t < n; ++t)
+    for (int i = 0; i < d; ++i) x[t * d + i] = emb[tokens[t] * d + i] + pos[t * d + i];
+  const Mat xa(audio.begin(), audio.end());
+  for (int l = 0; l < hp.n_text_layer; ++l) {
+    const std::string p = "decoder.blocks." + std::to_string(l);
+    Mat a = Attend(m, p + ".attn", Ln(m, p + ".attn_ln", x, n, d), n, Ln(m, p + ".attn_ln", x, n, d), n, d,
+                   hp.n_text_head, true);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += a[i];
+    Mat c = Attend(m, p + ".cross_attn", Ln(m, p + ".cross_attn_ln", x, n, d), n, xa, n_audio, d, hp.n_text_head,
+                   false);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += c[i];
+    Mat u = Lin(m, p + ".mlp.0", Ln(m, p + ".mlp_ln", x, n, d), n);
+    for (auto& e : u) e = 0.5 * e * (1 + std::erf(e / std::sqrt(2.0)));
+    Mat dn = Lin(m, p + ".mlp.2", u, n);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += dn[i];
+  }
+  x = Ln(m, "decoder.ln", x, n, d);
+  Mat logits(static_cast<size_t>(n) * hp.n_vocab);
+  for (int t = 0; t < n; ++t)
+    for (int v = 0; v < hp.n_vocab; ++v) {
+      double acc = 0;
+      for (int i = 0; i < d; ++i) acc += x[t * d + i] * emb[v * d + i];
+      logits[t * hp.n_vocab + v] = acc;
+    }
+  return logits;
+}
+
+struct Fixture {
+  std::shared_ptr<const Model> model;
+  std::shared_ptr<const WhisperWeights> weights;
+  std::vector<float> audio;  // encoder output
+  int n_audio = 0;
+};
+
+Fixture MakeFixture(uint32_t seed, DType dtype = DType::F32, int n_frames = 13) {
+  Fixture f;
+  const HyperParams hp = testutil::TinyHyperParams();
+  auto model = Model::FromBuffer(MakeRandomTinyModel(hp, seed, dtype));
+  EXPECT_TRUE(model.ok()) << model.status().message();
+  f.model = model.value();
+  auto w = WhisperWeights::Bind(f.model);
+  EXPECT_TRUE(w.ok()) << w.status().message();
+  f.weights = w.value();
+  testutil::TestRng rng(seed + 1);
+  std::vector<float> mel(static_cast<size_t>(hp.n_mels) * n_frames);
+  for (auto& v : mel) v = rng.Uniform();
+  auto enc = Encoder(f.weights).Encode(mel.data(), hp.n_mels, n_frames);
+  EXPECT_TRUE(enc.ok());
+  f.audio = enc->data;
+  f.n_audio = enc->n_positions;
+  return f;
+}
+
+std::vector<float> Incremental(const Fixture& f, const std::vector<int>& tokens) {
+  const int V = f.model->hparams().n_vocab, n = static_cast<int>(tokens.size());
+  auto s = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, 1, n);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  std::vector<float> logits(static_cast<size_t>(n) * V);
+  for (int i = 0; i < n; ++i) {
+    Status st = s->Forward(&tokens[i], 1, 1, logits.data() + static_cast<size_t>(i) * V);
+    EXPECT_TRUE(st.ok()) << st.message();
+  }
+  EXPECT_EQ(s->length(), n);
+  return logits;
+}
+
+TEST(DecoderSession, IncrementalMatchesDoubleReference) {
+  for (DType dtype : {DType::F32, DType::F16}) {
+    Fixture f = MakeFixture(3, dtype);
+    const std::vector<int> tokens = {63, 5, 17, 40, 2, 9, 61, 33};
+    const auto got = Incremental(f, tokens);
+    const Mat want = ReferenceDecoder(*f.model, tokens, f.audio, f.n_audio);
+    double max_ref = 0, max_diff = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      max_ref = std::max(max_ref, std::fabs(want[i]));
+      max_diff = std::max(max_diff, std::fabs(got[i] - want[i]));
+    }
+    EXPECT_LE(max_diff, 1e-5 * max_ref) << "diff " << max_diff << " ref " << max_ref;
+  }
+}
+
+TEST(DecoderSession, CachedIncrementalEqualsWholeSequence) {
+  Fixture f = MakeFixture(4);
+  const int V = f.model->hparams().n_vocab;
+  const std::vector<int> tokens = {63, 1, 2, 3, 50, 7, 7, 12, 30, 44, 0};
+  const auto inc = Incremental(f, tokens);
+  const int n = static_cast<int>(tokens.size());
+  // All at once (causal mask inside one chunk), and in uneven chunks after a cached prefix.
+  auto whole = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, 1, n);
+  ASSERT_TRUE(whole.ok());
+  std::vector<float> all(static_cast<size_t>(n) * V);
+  ASSERT_TRUE(whole->Forward(tokens.data(), 1, n, all.data(), true).ok());
+  auto chunked = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, 1, n);
+  ASSERT_TRUE(chunked.ok());
+  std::vector<float> parts(static_cast<size_t>(n) * V);
+  ASSERT_TRUE(chunked->Forward(tokens.data(), 1, 4, parts.data(), true).ok());
+  ASSERT_TRUE(chunked->Forward(tokens.data() + 4, 1, 7, parts.data() + 4 * V, true).ok());
+  for (size_t i = 0; i < inc.size(); ++i) {
+    ASSERT_NEAR(all[i], inc[i], 1e-5f * (1 + std::fabs(inc[i]))) << i;
+    ASSERT_NEAR(parts[i], inc[i], 1e-5f * (1 + std::fabs(inc[i]))) << i;
+  }
+  // Without all_positions only the last token's logits come back.
+  auto last = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, 1, n);
+  std::vector<float> last_logits(V);
+  ASSERT_TRUE(last->Forward(tokens.data(), 1, n, last_logits.data()).ok());
+  for (int v = 0; v < V; ++v) ASSERT_NEAR(last_logits[v], inc[(n - 1) * V + v], 1e-5f * (1 + std::fabs(inc[(n - 1) * V + v])));
+}
+
+TEST(DecoderSession, BatchedRowsEqualSingleRows) {
+  Fixture f = MakeFixture(5);
+  const int V = f.model->hparams().n_vocab;
+  const std::vector<std::vector<int>> seqs = {{63, 4, 9, 1}, {63, 4, 20, 2}, {63, 8, 8, 8}};
+  auto batch = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, 3, 4);
+  ASSERT_TRUE(batch.ok());
+  std::vector<float> logits(3 * V);
+  for (int step = 0; step < 4; ++step) {
+    const std::vector<int> col = {seqs[0][step], seqs[1][step], seqs[2][step]};
+    ASSERT_TRUE(batch->Forward(col.data(), 3, 1, logits.data()).ok());
+  }
+  for (int r = 0; r < 3; ++r) {
+    const auto single = Incremental(f, seqs[r]);
+    for (int v = 0; v < V; ++v) ASSERT_EQ(logits[r * V + v], single[3 * V + v]) << "row " << r << " id " << v;
+  }
+}
+
+TEST(DecoderSession, ReorderFollowsSourceRows) {
+  Fixture f = MakeFixture(6);
+  const int V = f.model->hparams().n_vocab;
+  // One prompt row, fanned out to three beams, then reordered the way beam search does.
+  auto s = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, 3, 6);
+  ASSERT_TRUE(s.ok());
+  std::vector<float> logits(3 * V);
+  const std::vector<int> prompt = {63, 11};
+  ASSERT_TRUE(s->Forward(prompt.data(), 1, 2, logits.data()).ok());
+  ASSERT_TRUE(s->ReorderRows({0, 0, 0}).ok());
+  ASSERT_TRUE(s->Forward(std::vector<int>{5, 6, 7}.data(), 3, 1, logits.data()).ok());
+  ASSERT_TRUE(s->ReorderRows({2, 0}).ok());  // beam 0 continues old row 2, beam 1 old row 0; row 1 dropped
+  EXPECT_EQ(s->rows(), 2);
+  ASSERT_TRUE(s->Forward(std::vector<int>{9, 10}.data(), 2, 1, logits.data()).ok());
+  ASSERT_TRUE(s->ReorderRows({1, 1, 0}).ok());
+  ASSERT_TRUE(s->Forward(std::vector<int>{1, 2, 3}.data(), 3, 1, logits.data()).ok());
+  const std::vector<std::vector<int>> expect = {{63, 11, 5, 10, 1}, {63, 11, 5, 10, 2}, {63, 11, 7, 9, 3}};
+  for (int r = 0; r < 3; ++r) {
+    const auto single = Incremental(f, expect[r]);
+    for (int v = 0; v < V; ++v) ASSERT_EQ(logits[r * V + v], single[4 * V + v]) << "row " << r;
+  }
+}
+
+TEST(DecoderSession, RejectsMisuse) {
+  Fixture f = MakeFixture(8);
+  const HyperParams& hp = f.model->hparams();
+  std::vector<float> logits(4 * hp.n_vocab);
+  EXPECT_FALSE(DecoderSession::Start(f.weights, f.audio.data(), 0, 1, 4).ok());
+  EXPECT_FALSE(DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, 1, hp.n_text_ctx + 1).ok());
+  auto s = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, 2, 3);
+  ASSERT_TRUE(s.ok());
+  const int bad = hp.n_vocab;
+  Status st = s->Forward(&bad, 1, 1, logits.data());
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("outside the vocabulary"), std::string::npos);
+  const int neg = -1;
+  EXPECT_FALSE(s->Forward(&neg, 1, 1, logits.data()).ok());
+  const std::vector<int> four = {1, 2, 3, 4};
+  st = s->Forward(four.data(), 1, 4, logits.data());
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("exceed the context"), std::string::npos);
+  EXPECT_FALSE(s->Forward(four.data(), 3, 1, logits.data()).ok());  // more rows than allocated
+  ASSERT_TRUE(s->Forward(four.data(), 2, 1, logits.data()).ok());
+  EXPECT_FALSE(s->Forward(four.data(), 1, 1, logits.data()).ok());  // row count changed without a reorder
+  EXPECT_FALSE(s->ReorderRows({0, 2}).ok());                         // no row 2
+  EXPECT_FALSE(s->ReorderRows({}).ok());
+  s->Reset();
+  EXPECT_EQ(s->length(), 0);
+  EXPECT_TRUE(s->Forward(four.data(), 1, 3, logits.data()).ok());
+}
+
+}  // namespace
+}  // namespace earshot

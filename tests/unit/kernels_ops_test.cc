@@ -1,0 +1,289 @@
+// Float kernels against straightforward double-precision loops, on odd shapes that exercise every tail.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "kernels/f16.h"
+#include "kernels/gemm.h"
+#include "kernels/ops.h"
+
+namespace earshot {
+namespace {
+
+std::vector<float> RandomVector(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+double GeluRef(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+// Reference: y = gelu?(x W^T + b) + residual, in double.
+std::vector<double> LinearRef(int M, int N, int K, const std::vector<float>& x, size_t ldx,
+                              const std::vector<float>& w, size_t ldw, const float* bias, bool gelu,
+                              const std::vector<float>* residual, size_t ldy) {
+  std::vector<double> y(static_cast<size_t>(M) * ldy, 0.0);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int k = 0; k < K; ++k) acc += static_cast<double>(x[m * ldx + k]) * w[n * ldw + k];
+      if (bias) acc += bias[n];
+      if (gelu) acc = GeluRef(acc);
+      if (residual) acc += (*residual)[m * ldy + n];
+      y[m * ldy + n] = acc;
+    }
+  return y;
+}
+
+struct Shape {
+  int M, N, K;
+};
+
+class GemmShapes : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(GemmShapes, F32MatchesDoubleReference) {
+  const Shape s = GetParam();
+  std::mt19937 rng(s.M * 1000003u + s.N * 1009u + s.K);
+  const size_t ldx = s.K + 3, ldw = s.K + 1, ldy = s.N + 2;  // padded rows: leading dimensions matter
+  auto x = RandomVector(s.M * ldx, rng);
+  auto w = RandomVector(s.N * ldw, rng, 0.3f);
+  auto bias = RandomVector(s.N, rng);
+  auto residual = RandomVector(s.M * ldy, rng);
+  for (int variant = 0; variant < 3; ++variant) {
+    GemmEpilogue ep;
+    if (variant >= 1) ep.bias = bias.data();
+    if (variant == 1) ep.gelu = true;
+    std::vector<float> y = residual;  // variant 2 adds the residual in place
+    if (variant == 2) {
+      ep.residual = y.data();
+      ep.ld_residual = ldy;
+    }
+    GemmF32(s.M, s.N, s.K, x.data(), ldx, w.data(), ldw, y.data(), ldy, ep);
+    auto ref = LinearRef(s.M, s.N, s.K, x, ldx, w, ldw, ep.bias, ep.gelu, variant == 2 ? &residual : nullptr, ldy);
+    for (int m = 0; m < s.M; ++m)
+      for (int n = 0; n < s.N; ++n) {
+        const double tol = 1e-5 * std::sqrt(static_cast<double>(s.K)) + 1e-5 * std::fabs(ref[m * ldy + n]);
+        ASSERT_NEAR(y[m * ldy + n], ref[m * ldy + n], tol) << "variant " << variant << " m " << m << " n " << n;
+      }
+    // Untouched padding columns stay as they were.
+    for (int m = 0; m < s.M; ++m) ASSERT_EQ(y[m * ldy + s.N], residual[m * ldy + s.N]);
+  }
+}
+
+TEST_P(GemmShapes, F16WeightsEqualF32OnConvertedWeights) {
+  const Shape s = GetParam();
+  std::mt19937 rng(77 + s.M + s.N * 31 + s.K * 7);
+  auto x = RandomVector(static_cast<size_t>(s.M) * s.K, rng);
+  auto wf = RandomVector(static_cast<size_t>(s.N) * s.K, rng, 0.3f);
+  std::vector<uint16_t> wh(wf.size());
+  F32ToF16Array(wf.data(), wh.data(), wf.size());
+  std::vector<float> w_round(wf.size());
+  F16ToF32Array(wh.data(), w_round.data(), wh.size());
+  std::vector<float> y16(static_cast<size_t>(s.M) * s.N), y32(y16.size());
+  GemmF16(s.M, s.N, s.K, x.data(), s.K, wh.data(), s.K, y16.data(), s.N);
+  GemmF32(s.M, s.N, s.K, x.data(), s.K, w_round.data(), s.K, y32.data(), s.N);
+  EXPECT_EQ(y16, y32);
+}
+
+TEST_P(GemmShapes, RowsAreIndependentOfBatch) {
+  // Each row alone gives bit-identical results to the same row inside the batch.
+  const Shape s = GetParam();
+  std::mt19937 rng(5 + s.M * 3 + s.N + s.K);
+  auto x = RandomVector(static_cast<size_t>(s.M) * s.K, rng);
+  auto w = RandomVector(static_cast<size_t>(s.N) * s.K, rng);
+  std::vector<float> all(static_cast<size_t>(s.M) * s.N), one(s.N);
+  GemmF32(s.M, s.N, s.K, x.data(), s.K, w.data(), s.K, all.data(), s.N);
+  for (int m = 0; m < s.M; ++m) {
+    GemmF32(1, s.N, s.K, x.data() + static_cast<size_t>(m) * s.K, s.K, w.data(), s.K, one.data(), s.N);
+    for (int n = 0; n < s.N; ++n) ASSERT_EQ(one[n], all[static_cast<size_t>(m) * s.N + n]) << m << "," << n;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(OddShapes, GemmShapes,
+                         ::testing::Values(Shape{1, 1, 1}, Shape{1, 7, 3}, Shape{3, 5, 8}, Shape{5, 17, 9},
+                                           Shape{4, 16, 16}, Shape{7, 33, 31}, Shape{66, 19, 23},
+                                           Shape{130, 21, 65}, Shape{2, 3, 200}));
+
+TEST(KernelsOps, MatMulNNMatchesReference) {
+  std::mt19937 rng(3);
+  const int M = 5, N = 13, K = 11;
+  const size_t ldp = K + 2, ldv = N + 1, ldy = N + 3;
+  auto p = RandomVector(M * ldp, rng), v = RandomVector(K * ldv, rng);
+  std::vector<float> y(M * ldy, 0.0f);
+  MatMulNN(M, N, K, p.data(), ldp, v.data(), ldv, y.data(), ldy);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int k = 0; k < K; ++k) acc += static_cast<double>(p[m * ldp + k]) * v[k * ldv + n];
+      EXPECT_NEAR(y[m * ldy + n], acc, 1e-5);
+    }
+}
+
+TEST(KernelsOps, GeluIsExactErfForm) {
+  for (float x : {-6.0f, -3.0f, -1.0f, -0.5f, 0.0f, 0.3f, 1.0f, 2.5f, 8.0f})
+    EXPECT_NEAR(Gelu(x), GeluRef(x), 2e-7 * (1 + std::fabs(x))) << x;
+  // The tanh approximation gives -0.100428 here; make sure we are not using it.
+  EXPECT_NEAR(Gelu(-1.5f), -0.1002108019, 1e-7);
+}
+
+TEST(KernelsOps, FastExpIsAccurate) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> dist(-87.0f, 88.5f);
+  float max_rel = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const float x = i < 1000 ? dist(rng) * 0.01f : dist(rng);
+    const double ref = std::exp(static_cast<double>(x));
+    max_rel = std::max(max_rel, static_cast<float>(std::fabs(FastExp(x) - ref) / ref));
+  }
+  EXPECT_LT(max_rel, 3e-7f);
+  EXPECT_EQ(FastExp(0.0f), 1.0f);
+  EXPECT_EQ(FastExp(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(FastExp(-200.0f), 0.0f);
+  EXPECT_TRUE(std::isinf(FastExp(89.0f)));
+  EXPECT_TRUE(std::isinf(FastExp(std::numeric_limits<float>::infinity())));
+  EXPECT_TRUE(std::isnan(FastExp(std::numeric_limits<float>::quiet_NaN())));
+  // Subnormal results keep their magnitude.
+  EXPECT_NEAR(FastExp(-100.0f), static_cast<float>(std::exp(-100.0)), 1.5e-45);
+  EXPECT_NEAR(FastExp(-88.0f), std::exp(-88.0), 1e-38 * 1e-6);
+}
+
+TEST(KernelsOps, LayerNormMatchesReference) {
+  std::mt19937 rng(21);
+  const int rows = 3, dim = 37;
+  auto x = RandomVector(rows * dim, rng, 3.0f);
+  for (int i = 0; i < dim; ++i) x[i] += 100.0f;  // large mean: variance must not cancel
+  auto g = RandomVector(dim, rng), b = RandomVector(dim, rng);
+  std::vector<float> y(x.size());
+  LayerNorm(x.data(), y.data(), rows, dim, g.data(), b.data());
+  for (int r = 0; r < rows; ++r) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < dim; ++i) mean += x[r * dim + i];
+    mean /= dim;
+    for (int i = 0; i < dim; ++i) var += (x[r * dim + i] - mean) * (x[r * dim + i] - mean);
+    var /= dim;
+    for (int i = 0; i < dim; ++i) {
+      const double ref = (x[r * dim + i] - mean) / std::sqrt(var + 1e-5) * g[i] + b[i];
+      EXPECT_NEAR(y[r * dim + i], ref, 1e-5 * (1 + std::fabs(ref)));
+    }
+  }
+  // In place gives the same.
+  std::vector<float> z = x;
+  LayerNorm(z.data(), z.data(), rows, dim, g.data(), b.data());
+  EXPECT_EQ(z, y);
+}
+
+TEST(KernelsOps, SoftmaxAndLogSoftmax) {
+  std::vector<float> row = {1.0f, 2.0f, -std::numeric_limits<float>::infinity(), 0.5f, 30.0f};
+  std::vector<float> sm = row;
+  SoftmaxRows(sm.data(), 1, 5, 5);
+  double z = 0;
+  for (float v : row) z += std::exp(static_cast<double>(v));
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(sm[i], std::exp(static_cast<double>(row[i])) / z, 1e-7);
+  EXPECT_EQ(sm[2], 0.0f);
+  std::vector<float> ls = row;
+  LogSoftmax(ls.data(), 5);
+  for (int i = 0; i < 5; ++i) {
+    if (i == 2) {
+      EXPECT_EQ(ls[i], -std::numeric_limits<float>::infinity());
+      continue;
+    }
+    EXPECT_NEAR(ls[i], row[i] - std::log(z), 1e-5);
+  }
+  std::vector<float> all_masked(4, -std::numeric_limits<float>::infinity());
+  SoftmaxRows(all_masked.data(), 1, 4, 4);
+  for (float v : all_masked) EXPECT_EQ(v, 0.0f);
+  std::vector<float> all_masked_log(4, -std::numeric_limits<float>::infinity());
+  LogSoftmax(all_masked_log.data(), 4);
+  for (float v : all_masked_log) EXPECT_EQ(v, -std::numeric_limits<float>::infinity());
+}
+
+TEST(KernelsOps, Conv1dViaIm2ColMatchesDirect) {
+  std::mt19937 rng(31);
+  const int c_in = 5, c_out = 7;
+  for (int stride : {1, 2}) {
+    for (int n_in : {1, 2, 9, 10}) {
+      auto x = RandomVector(c_in * n_in, rng);  // channel-major [c][t]
+      auto w = RandomVector(c_out * c_in * 3, rng);
+      auto b = RandomVector(c_out, rng);
+      const int n_out = Conv1dK3OutputLength(n_in, stride);
+      EXPECT_EQ(n_out, (n_in + 2 - 3) / stride + 1);
+      std::vector<float> cols(static_cast<size_t>(n_out) * c_in * 3), y(static_cast<size_t>(n_out) * c_out);
+      Im2ColK3(x.data(), c_in, n_in, n_in, 1, stride, cols.data());
+      GemmEpilogue ep;
+      ep.bias = b.data();
+      GemmF32(n_out, c_out, c_in * 3, cols.data(), c_in * 3, w.data(), c_in * 3, y.data(), c_out, ep);
+      // Same input time-major [t][c] gives the same lowering.
+      std::vector<float> xt(x.size()), cols_t(cols.size());
+      for (int c = 0; c < c_in; ++c)
+        for (int t = 0; t < n_in; ++t) xt[t * c_in + c] = x[c * n_in + t];
+      Im2ColK3(xt.data(), c_in, n_in, 1, c_in, stride, cols_t.data());
+      EXPECT_EQ(cols, cols_t);
+      for (int t = 0; t < n_out; ++t)
+        for (int o = 0; o < c_out; ++o) {
+          double acc = b[o];
+          for (int c = 0; c < c_in; ++c)
+            for (int k = 0; k < 3; ++k) {
+              const int src = t * stride + k - 1;
+              if (src >= 0 && src < n_in) acc += static_cast<double>(w[(o * c_in + c) * 3 + k]) * x[c * n_in + src];
+            }
+          EXPECT_NEAR(y[t * c_out + o], acc, 1e-5) << "stride " << stride << " n_in " << n_in;
+        }
+    }
+  }
+}
+
+// Attention against a double reference, with and without a causal offset, over odd head sizes.
+void CheckAttention(int n_q, int n_kv, int n_head, int d_head, int causal_offset, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const int d = n_head * d_head;
+  const size_t ldq = d + 1, ldk = d + 2, ldv = d + 3, ldo = d;
+  auto q = RandomVector(n_q * ldq, rng), k = RandomVector(n_kv * ldk, rng), v = RandomVector(n_kv * ldv, rng);
+  std::vector<float> out(n_q * ldo, 0.0f), scratch(AttentionScratchSize(n_q, n_kv));
+  AttentionArgs a;
+  a.n_q = n_q;
+  a.n_kv = n_kv;
+  a.n_head = n_head;
+  a.d_head = d_head;
+  a.q = q.data();
+  a.ldq = ldq;
+  a.k = k.data();
+  a.ldk = ldk;
+  a.v = v.data();
+  a.ldv = ldv;
+  a.out = out.data();
+  a.ldo = ldo;
+  a.causal_offset = causal_offset;
+  Attention(a, scratch.data());
+  for (int h = 0; h < n_head; ++h)
+    for (int i = 0; i < n_q; ++i) {
+      const int n_valid = causal_offset < 0 ? n_kv : std::min(n_kv, causal_offset + i + 1);
+      std::vector<double> s(n_valid);
+      double mx = -1e300, z = 0;
+      for (int j = 0; j < n_valid; ++j) {
+        double acc = 0;
+        for (int e = 0; e < d_head; ++e) acc += static_cast<double>(q[i * ldq + h * d_head + e]) * k[j * ldk + h * d_head + e];
+        s[j] = acc / std::sqrt(static_cast<double>(d_head));
+        mx = std::max(mx, s[j]);
+      }
+      for (auto& x : s) z += (x = std::exp(x - mx));
+      for (int e = 0; e < d_head; ++e) {
+        double acc = 0;
+        for (int j = 0; j < n_valid; ++j) acc += s[j] / z * v[j * ldv + h * d_head + e];
+        ASSERT_NEAR(out[i * ldo + h * d_head + e], acc, 2e-5) << "h " << h << " i " << i << " e " << e;
+      }
+    }
+}
+
+TEST(KernelsAttention, FullAttention) { CheckAttention(7, 9, 3, 5, -1, 1); }
+TEST(KernelsAttention, ManyQueriesSpanBlocks) { CheckAttention(70, 67, 2, 4, -1, 2); }
+TEST(KernelsAttention, CausalChunkAfterCache) { CheckAttention(4, 10, 2, 3, 6, 3); }
+TEST(KernelsAttention, CausalFromStart) { CheckAttention(69, 69, 1, 8, 0, 4); }
+TEST(KernelsAttention, SingleKey) { CheckAttention(1, 1, 4, 2, -1, 5); }
+
+}  // namespace
+}  // namespace earshot
