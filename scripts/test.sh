@@ -34,7 +34,8 @@ native() {
 wasm() {
   emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null &&
     cmake --build build/wasm -j"$JOBS" &&
-    ctest --test-dir build/wasm --output-on-failure
+    ctest --test-dir build/wasm --output-on-failure &&
+    tests/js/wasm_vs_native.sh build/native build/wasm
 }
 
 fuzz() {

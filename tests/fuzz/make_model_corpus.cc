@@ -2,7 +2,8 @@
 // metadata field. Not part of the build; regenerate with (from the repository root, after a native build in
 // build/modelio so that the generated schema header exists):
 //   g++ -std=c++17 -Isrc -Itests -Ibuild/modelio/generated tests/fuzz/make_model_corpus.cc src/model/model.cc \
-//       src/model/tensor_names.cc -lgtest -lpthread -o /tmp/make_model_corpus && /tmp/make_model_corpus tests/fuzz/corpus_model
+//       src/model/tensor_names.cc -lgtest -lpthread -o /tmp/make_model_corpus
+//   /tmp/make_model_corpus tests/fuzz/corpus_model
 #include <cstdio>
 #include <string>
 

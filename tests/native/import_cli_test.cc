@@ -1,9 +1,9 @@
 // `earshot import` and `earshot inspect` end to end, through the built CLI (exit codes, output).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
-#include <sys/wait.h>
 
 #include "native/import_test_util.h"
 

@@ -277,10 +277,9 @@ inline void WriteWhisperFolder(const WhisperFolder& f, const WhisperFolderOption
   }
   Json additional = Json::array();
   for (const auto& [text, id] : added) additional.push_back(text);
-  WriteJson(dir + "/special_tokens_map.json",
-            {{"eos_token", {{"content", "<|endoftext|>"}, {"lstrip", false}}},
-             {"unk_token", "<|endoftext|>"},
-             {"additional_special_tokens", additional}});
+  WriteJson(dir + "/special_tokens_map.json", {{"eos_token", {{"content", "<|endoftext|>"}, {"lstrip", false}}},
+                                               {"unk_token", "<|endoftext|>"},
+                                               {"additional_special_tokens", additional}});
   if (o.tokenizer_json) {
     Json added_list = Json::array();
     for (const auto& [text, id] : added) {

@@ -20,6 +20,7 @@ import os
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 
 from .features import FRAMES_PER_SECOND, MAX_FRAMES, N_MELS, done_shards, load_shard, shard_paths
 
@@ -291,10 +292,10 @@ class BatchSampler:
 
 @dataclass
 class Batch:
-    mel: "torch.Tensor"        # [B, 80, T] float32, zero past each utterance's end
-    n_frames: "torch.Tensor"   # [B] int64
-    tokens_in: "torch.Tensor"  # [B, L] int64: SOT + text (padded with EOT)
-    targets: "torch.Tensor"    # [B, L] int64: text + EOT (padded with -100, ignored by the loss)
+    mel: torch.Tensor        # [B, 80, T] float32, zero past each utterance's end
+    n_frames: torch.Tensor   # [B] int64
+    tokens_in: torch.Tensor  # [B, L] int64: SOT + text (padded with EOT)
+    targets: torch.Tensor    # [B, L] int64: text + EOT (padded with -100, ignored by the loss)
     n_targets: int
     audio_seconds: float
 
@@ -303,8 +304,6 @@ IGNORE_INDEX = -100
 
 
 def collate(index: ShardIndex, keys: Sequence[str], sot: int, eot: int) -> Batch:
-    import torch
-
     utts = [index.utterances[k] for k in keys]
     t_max = max(u.n_frames for u in utts)
     l_max = max(len(u.tokens) for u in utts) + 1
@@ -328,7 +327,7 @@ def pick_eval_keys(index: ShardIndex, group: str, count: int, seed: int) -> List
     keys = sorted(index.by_group.get(group, []))
     if len(keys) <= count:
         return keys
-    rng = np.random.default_rng([seed, 7919])
+    rng = np.random.default_rng([seed, 7919])  # a stream apart from the sampler's
     return sorted(keys[i] for i in rng.choice(len(keys), size=count, replace=False))
 
 

@@ -23,7 +23,7 @@ import random
 import signal
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -297,7 +297,6 @@ class Stop:
 
 
 def run(trainer: Trainer, sched: Schedule):
-    cfg = trainer.cfg
     start = last_ckpt = last_log = last_rescan = time.monotonic()
     last_eval = start
     window = {"loss": 0.0, "steps": 0, "seconds": 0.0, "audio": 0.0, "grad": 0.0}
