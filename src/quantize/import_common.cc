@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "quantize/float16.h"
+#include "kernels/f16.h"
 #include "quantize/import_util.h"
 #include "quantize/importers.h"
 #include "quantize/safetensors.h"
@@ -233,7 +233,7 @@ Expected<TensorData> EncodeFloats(const std::string& name, const std::vector<int
       return Status::Error("tensor '" + name + "' holds " + std::to_string(values[i]) +
                            ", beyond the f16 range: import with --dtype f32");
     }
-    const uint16_t h = FloatToHalf(values[i]);
+    const uint16_t h = F32ToF16(values[i]);
     std::memcpy(&t.data[2 * i], &h, 2);
   }
   return t;

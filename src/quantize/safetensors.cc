@@ -7,9 +7,21 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "quantize/float16.h"
+#include "kernels/f16.h"
 
 namespace earshot {
+namespace {
+
+// bfloat16 is the upper half of a float32.
+float BFloat16ToF32(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+}  // namespace
+
 namespace {
 
 using json = nlohmann::json;
@@ -180,7 +192,7 @@ Expected<std::vector<float>> SafeTensorsFile::ReadFloat32(const std::string& nam
     for (size_t i = 0; i < n; ++i) {
       uint16_t h;
       std::memcpy(&h, p + 2 * i, 2);
-      out[i] = bf16 ? BFloat16ToFloat(h) : HalfToFloat(h);
+      out[i] = bf16 ? BFloat16ToF32(h) : F16ToF32(h);
     }
   }
   return out;
@@ -198,9 +210,10 @@ SafeTensorToWrite MakeSafeTensor(const std::string& name, const std::vector<int6
     for (size_t i = 0; i < n; ++i) {
       uint16_t h;
       if (dtype == "F16") {
-        h = FloatToHalf(values[i]);
+        h = F32ToF16(values[i]);
       } else {  // round to nearest even on the upper 16 bits (NaN kept quiet)
-        const uint32_t u = FloatBits(values[i]);
+        uint32_t u;
+        std::memcpy(&u, &values[i], 4);
         h = (u & 0x7FFFFFFF) > 0x7F800000 ? static_cast<uint16_t>((u >> 16) | 0x40)
                                           : static_cast<uint16_t>((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
       }

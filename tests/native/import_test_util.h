@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/f16.h"
 #include "model/tensor_names.h"
 #include "quantize/importers.h"
 #include "quantize/safetensors.h"
@@ -331,7 +332,7 @@ inline std::vector<float> ImportedValues(const TensorData& t) {
     for (size_t i = 0; i + 1 < t.data.size(); i += 2) {
       uint16_t h;
       std::memcpy(&h, &t.data[i], 2);
-      v.push_back(HalfToFloat(h));
+      v.push_back(F16ToF32(h));
     }
   }
   return v;

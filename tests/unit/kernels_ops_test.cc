@@ -125,8 +125,20 @@ TEST(KernelsOps, MatMulNNMatchesReference) {
 }
 
 TEST(KernelsOps, GeluIsExactErfForm) {
-  for (float x : {-6.0f, -3.0f, -1.0f, -0.5f, 0.0f, 0.3f, 1.0f, 2.5f, 8.0f})
-    EXPECT_NEAR(Gelu(x), GeluRef(x), 2e-7 * (1 + std::fabs(x))) << x;
+  double worst_abs = 0, worst_rel = 0;
+  for (int i = -16000; i <= 16000; ++i) {
+    const float x = i * 5e-4f;  // [-8, 8]
+    const double ref = GeluRef(x);
+    const double err = std::fabs(Gelu(x) - ref);
+    worst_abs = std::max(worst_abs, err);
+    if (std::fabs(x) <= 4) worst_rel = std::max(worst_rel, err / std::max(std::fabs(ref), 1e-30));
+  }
+  EXPECT_LT(worst_abs, 5e-7);
+  EXPECT_LT(worst_rel, 3e-6);
+  EXPECT_EQ(Gelu(0.0f), 0.0f);
+  EXPECT_NEAR(Gelu(20.0f), 20.0f, 1e-6);
+  EXPECT_EQ(Gelu(-20.0f), -0.0f);
+  EXPECT_TRUE(std::isnan(Gelu(std::numeric_limits<float>::quiet_NaN())));
   // The tanh approximation gives -0.100428 here; make sure we are not using it.
   EXPECT_NEAR(Gelu(-1.5f), -0.1002108019, 1e-7);
 }

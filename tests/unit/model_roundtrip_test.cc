@@ -7,7 +7,7 @@
 
 #include "model/model.h"
 #include "model/tensor_names.h"
-#include "quantize/float16.h"
+#include "kernels/f16.h"
 #include "unit/test_models.h"
 
 namespace earshot {
@@ -235,28 +235,27 @@ TEST(RoundTripTest, FileRoundTripAndFileErrors) {
 }
 
 TEST(Float16Test, KnownValuesAndRounding) {
-  EXPECT_EQ(FloatToHalf(0.0f), 0x0000);
-  EXPECT_EQ(FloatToHalf(-0.0f), 0x8000);
-  EXPECT_EQ(FloatToHalf(1.0f), 0x3C00);
-  EXPECT_EQ(FloatToHalf(-2.0f), 0xC000);
-  EXPECT_EQ(FloatToHalf(65504.0f), 0x7BFF);
-  EXPECT_EQ(FloatToHalf(65520.0f), 0x7C00);  // halfway above max: rounds to inf
-  EXPECT_EQ(FloatToHalf(65519.0f), 0x7BFF);
-  EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
-  EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -25)), 0x0000);  // halfway to it: even is zero
-  EXPECT_EQ(FloatToHalf(std::ldexp(1.5f, -25)), 0x0001);
-  EXPECT_EQ(FloatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie to even
-  EXPECT_EQ(FloatToHalf(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);
-  EXPECT_EQ(FloatToHalf(INFINITY), 0x7C00);
-  EXPECT_TRUE(std::isnan(HalfToFloat(FloatToHalf(NAN))));
+  EXPECT_EQ(F32ToF16(0.0f), 0x0000);
+  EXPECT_EQ(F32ToF16(-0.0f), 0x8000);
+  EXPECT_EQ(F32ToF16(1.0f), 0x3C00);
+  EXPECT_EQ(F32ToF16(-2.0f), 0xC000);
+  EXPECT_EQ(F32ToF16(65504.0f), 0x7BFF);
+  EXPECT_EQ(F32ToF16(65520.0f), 0x7C00);  // halfway above max: rounds to inf
+  EXPECT_EQ(F32ToF16(65519.0f), 0x7BFF);
+  EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
+  EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -25)), 0x0000);  // halfway to it: even is zero
+  EXPECT_EQ(F32ToF16(std::ldexp(1.5f, -25)), 0x0001);
+  EXPECT_EQ(F32ToF16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie to even
+  EXPECT_EQ(F32ToF16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);
+  EXPECT_EQ(F32ToF16(INFINITY), 0x7C00);
+  EXPECT_TRUE(std::isnan(F16ToF32(F32ToF16(NAN))));
   // Every finite half converts to float and back unchanged.
   for (uint32_t h = 0; h < 0x10000; ++h) {
     if ((h & 0x7C00) == 0x7C00) continue;
-    ASSERT_EQ(FloatToHalf(HalfToFloat(static_cast<uint16_t>(h))), h) << h;
+    ASSERT_EQ(F32ToF16(F16ToF32(static_cast<uint16_t>(h))), h) << h;
   }
-  EXPECT_EQ(HalfToFloat(0x0001), std::ldexp(1.0f, -24));
-  EXPECT_EQ(HalfToFloat(0x3555), 0.333251953125f);
-  EXPECT_EQ(BFloat16ToFloat(0x3F80), 1.0f);
+  EXPECT_EQ(F16ToF32(0x0001), std::ldexp(1.0f, -24));
+  EXPECT_EQ(F16ToF32(0x3555), 0.333251953125f);
 }
 
 }  // namespace

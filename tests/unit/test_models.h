@@ -24,7 +24,7 @@
 #include "core/aligned_buffer.h"
 #include "model/model.h"
 #include "model/tensor_names.h"
-#include "quantize/float16.h"
+#include "kernels/f16.h"
 
 namespace earshot {
 namespace testutil {
@@ -103,7 +103,7 @@ inline TensorData EncodeTestTensor(std::string name, std::vector<int64_t> shape,
     case DType::F16:
       t.data.resize(n * 2);
       for (size_t i = 0; i < n; ++i) {
-        const uint16_t h = FloatToHalf(values[i]);
+        const uint16_t h = F32ToF16(values[i]);
         std::memcpy(&t.data[2 * i], &h, 2);
       }
       break;
@@ -132,9 +132,9 @@ inline TensorData EncodeTestTensor(std::string name, std::vector<int64_t> shape,
         for (size_t g = 0; g < groups; ++g) {
           float max_abs = 0;
           for (int k = 0; k < group; ++k) max_abs = std::fmax(max_abs, std::fabs(values[r * cols + g * group + k]));
-          const uint16_t scale_h = FloatToHalf(max_abs > 0 ? max_abs / 7.0f : 1.0f);
+          const uint16_t scale_h = F32ToF16(max_abs > 0 ? max_abs / 7.0f : 1.0f);
           std::memcpy(&t.scales[(r * groups + g) * 2], &scale_h, 2);
-          const float scale = HalfToFloat(scale_h);
+          const float scale = F16ToF32(scale_h);
           for (int k = 0; k < group; ++k) {
             const size_t i = r * cols + g * group + k;
             const float q = std::fmax(-8.f, std::fmin(7.f, std::nearbyint(values[i] / scale)));

@@ -1,0 +1,120 @@
+// Quantized matrix products: int8 (per-output-channel f32 scales) and int4 (groups along the input dimension,
+// f16 scales) weights times activations quantized dynamically per row to int8, int32 accumulation, with the
+// epilogue (scale, bias, GELU, residual) fused.
+//
+// Every kernel (scalar reference, x86 SSE4.1/AVX2, WebAssembly SIMD128) computes bit-identical results: the
+// integer sums are exact, and the float steps after them follow one fixed order (see "Arithmetic" below), with
+// no FMA contraction. So the native tools measure exactly what the browser computes.
+//
+// Arithmetic (the contract every kernel keeps):
+//   activations   s = max|x| / 127, inv = 127 / max|x|; q = round_half_even(clamp(x * inv, -127, 127));
+//                 all-zero rows: s = 0, q = 0 (NaN elements become 0). Shared scalar code in every build.
+//   I8            acc = sum_k q[k] * w[n, k] (int32); v = float(acc) * (s * w_scale[n])
+//   I4            acc_g = sum_{k in group g} q[k] * w[n, k] (int32);
+//                 t = 0; for g ascending: t = t + float(acc_g) * w_scale[n, g]; v = t * s
+//   epilogue      y = v (+ bias[n]), then GELU if asked, then (+ residual[m, n]) -- GemmEpilogue's order.
+//
+// Weights are read in a packed layout (Layout PackedTiles, tile kQPackRows x QPackCols(dtype)): the matrix is
+// zero-padded to whole tiles; tiles are stored row block by row block, and within a row block k-chunk by
+// k-chunk, each tile 64 contiguous bytes:
+//   I8 (4 x 16): row r of the tile at bytes [16 r, 16 r + 16), element k of the chunk at byte 16 r + k.
+//   I4 (4 x 32): row r at bytes [16 r, 16 r + 16); byte 16 r + j holds element j in its low nibble and element
+//                j + 16 in its high nibble (signed, [-8, 7]).
+// Scales are never padded: I8 f32 [rows], I4 f16 [rows, cols / group_size] (as in earshot.fbs).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/status.h"
+#include "kernels/gemm.h"
+#include "model/model.h"
+
+namespace earshot {
+
+constexpr int kQPackRows = 4;
+constexpr int kQPackColsI8 = 16;
+constexpr int kQPackColsI4 = 32;
+constexpr int kQTileBytes = 64;
+// Activation rows are padded with zeros to a multiple of this many columns.
+constexpr int kQActivationAlign = 32;
+// Upper bound on cols so that int32 sums of int8 x int8 products cannot overflow (128 * 128 * 65536 = 2^30).
+constexpr int kQMaxCols = 65536;
+
+inline int QPackCols(DType dtype) { return dtype == DType::I4 ? kQPackColsI4 : kQPackColsI8; }
+inline int QPaddedCols(DType dtype, int cols) {
+  const int c = QPackCols(dtype);
+  return (cols + c - 1) / c * c;
+}
+inline int QActivationStride(int cols) {
+  return (cols + kQActivationAlign - 1) / kQActivationAlign * kQActivationAlign;
+}
+
+// A packed quantized weight matrix [rows, cols] (rows = output channels), viewed in place.
+struct QWeights {
+  DType dtype = DType::I8;
+  int rows = 0, cols = 0;
+  int padded_cols = 0;  // cols rounded up to QPackCols(dtype)
+  int group_size = 0;   // I4 only
+  const uint8_t* data = nullptr;
+  const uint8_t* scales = nullptr;  // I8: f32 [rows]; I4: f16 [rows, cols / group_size]
+
+  int groups() const { return dtype == DType::I4 ? cols / group_size : 1; }
+  // Bytes from one row block (kQPackRows rows) to the next.
+  size_t block_stride() const {
+    return static_cast<size_t>(kQPackRows) * (dtype == DType::I4 ? padded_cols / 2 : padded_cols);
+  }
+};
+
+// Bytes of packed data for a [rows, cols] matrix.
+size_t QPackedBytes(DType dtype, int rows, int cols);
+
+// Checks a tensor (I8/I4, PackedTiles with this file's tile, sizes, cols <= kQMaxCols) and returns its view.
+// `rows`/`cols` are the expected matrix shape (conv weights [out, c, k] have cols = c * k).
+Expected<QWeights> QWeightsFromTensor(const TensorRef& w, int rows, int cols);
+
+// Packs a plain row-major int8 matrix [rows, cols] into out[QPackedBytes(I8, rows, cols)].
+void PackQ8(const int8_t* w, int rows, int cols, uint8_t* out);
+// Packs a plain I4 matrix (earshot.fbs order: elements 2j, 2j+1 of the row-major matrix share a byte, 2j in the
+// low nibble) into out[QPackedBytes(I4, rows, cols)].
+void PackQ4(const uint8_t* nibbles, int rows, int cols, uint8_t* out);
+
+// Repacks a Plain I8/I4 tensor into `storage` and returns a PackedTiles TensorRef over it (same name, shape,
+// scales pointer). For loading files written without the packed layout.
+Expected<TensorRef> RepackQuantizedTensor(const TensorRef& plain, AlignedBuffer* storage);
+
+// The quantized weight value at (row, col), for references and tests.
+int QWeightAt(const QWeights& w, int row, int col);
+// w_scale for (row, group) as f32.
+float QWeightScale(const QWeights& w, int row, int group);
+// Dequantized row: out[k] = value * scale (embedding lookups of a quantized token embedding).
+void DequantizeQRow(const QWeights& w, int row, float* out);
+
+// Quantizes one activation row (see Arithmetic): q[0, padded_cols) with zeros after cols; returns the scale.
+float QuantizeActivationRow(const float* x, int cols, int padded_cols, int8_t* q);
+
+// One implementation of the integer kernels. Computes output columns [n0, n1) (n0 a multiple of kQPackRows)
+// for M activation rows: q rows of stride ldq (>= padded_cols, zero-padded), scales xs[M].
+using QGemmFn = void (*)(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1,
+                         float* y, size_t ldy, const GemmEpilogue& ep);
+struct QGemmKernel {
+  const char* name;
+  QGemmFn i8;
+  QGemmFn i4;
+};
+
+// The scalar reference (the definition of the arithmetic).
+const QGemmKernel& ReferenceQGemmKernel();
+// Every kernel this build and CPU can run, reference first.
+std::vector<QGemmKernel> AvailableQGemmKernels();
+// The fastest available one.
+const QGemmKernel& BestQGemmKernel();
+
+// y[m, n] = epilogue(x[m, :] . W[n, :]) for m < M, n < w.rows: quantizes x per row, then runs `kernel` (the best
+// one when null). Fails only when scratch memory cannot be allocated.
+Status QGemm(int M, const float* x, size_t ldx, const QWeights& w, float* y, size_t ldy,
+             const GemmEpilogue& ep = {}, const QGemmKernel* kernel = nullptr);
+
+}  // namespace earshot
