@@ -2,6 +2,7 @@
 // place so that every kernel performs the same float operations in the same order.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -53,11 +54,81 @@ inline void LoadI4Scales(const QWeights& w, int n, float* out) {
   }
 }
 
-// Largest number of I4 groups a kernel's stack scale table holds (cols <= kQMaxCols, group_size >= 2).
-constexpr int kMaxI4Groups = kQMaxCols / 2;
+// SIMD I4 kernels keep a row block's f32 scales on the stack and walk whole 32-column chunks per group: they
+// take group_size % 32 == 0 and at most this many groups, and hand other matrices to the reference.
+constexpr int kMaxSimdI4Groups = 256;
+inline bool SimdI4Supported(const QWeights& w) {
+  return w.group_size % kQPackColsI4 == 0 && w.groups() <= kMaxSimdI4Groups;
+}
 
 // Rows of activations processed against one row block of weights while it stays in L1.
 constexpr int kQRowBlock = 64;
+
+}  // namespace qgemm_detail
+}  // namespace earshot
+
+namespace earshot {
+namespace qgemm_detail {
+
+// Drives a SIMD implementation over the output: row blocks of activations (kept in L2) against one row block of
+// weights (kept in L1) at a time. `Tiles` supplies
+//   template <int MR> static void I8(const int8_t* q, size_t ldq, const float* xs, const uint8_t* block,
+//                                    int chunks, const float* ws, float (*v)[kQPackRows]);
+//   template <int MR> static void I4(const int8_t* q, size_t ldq, const float* xs, const uint8_t* block,
+//                                    int groups, int chunks_per_group, const float* scales, float (*v)[kQPackRows]);
+// which write the dequantized values (before the epilogue) of MR rows x kQPackRows columns.
+template <class Tiles, int MR>
+void RunTilesI8(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+                size_t ldy, const GemmEpilogue& ep) {
+  const int chunks = w.padded_cols / kQPackColsI8;
+  for (int m0 = 0; m0 < M; m0 += kQRowBlock) {
+    const int m1 = std::min(M, m0 + kQRowBlock);
+    for (int n = n0; n < n1; n += kQPackRows) {
+      const uint8_t* block = w.data + static_cast<size_t>(n / kQPackRows) * w.block_stride();
+      alignas(16) float ws[kQPackRows];
+      LoadI8Scales(w, n, ws);
+      const int nr = std::min(kQPackRows, n1 - n);
+      int m = m0;
+      alignas(16) float v[MR][kQPackRows];
+      for (; m + MR <= m1; m += MR) {
+        Tiles::template I8<MR>(q + static_cast<size_t>(m) * ldq, ldq, xs + m, block, chunks, ws, v);
+        StoreTile<MR, kQPackRows>(v, MR, m, n, nr, y, ldy, ep);
+      }
+      for (; m < m1; ++m) {
+        Tiles::template I8<1>(q + static_cast<size_t>(m) * ldq, ldq, xs + m, block, chunks, ws, v);
+        StoreTile<MR, kQPackRows>(v, 1, m, n, nr, y, ldy, ep);
+      }
+    }
+  }
+}
+
+template <class Tiles, int MR>
+void RunTilesI4(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+                size_t ldy, const GemmEpilogue& ep) {
+  const int groups = w.groups();
+  const int chunks_per_group = w.group_size / kQPackColsI4;
+  alignas(16) float scales[kMaxSimdI4Groups * kQPackRows];
+  for (int m0 = 0; m0 < M; m0 += kQRowBlock) {
+    const int m1 = std::min(M, m0 + kQRowBlock);
+    for (int n = n0; n < n1; n += kQPackRows) {
+      const uint8_t* block = w.data + static_cast<size_t>(n / kQPackRows) * w.block_stride();
+      LoadI4Scales(w, n, scales);
+      const int nr = std::min(kQPackRows, n1 - n);
+      int m = m0;
+      alignas(16) float v[MR][kQPackRows];
+      for (; m + MR <= m1; m += MR) {
+        Tiles::template I4<MR>(q + static_cast<size_t>(m) * ldq, ldq, xs + m, block, groups, chunks_per_group,
+                               scales, v);
+        StoreTile<MR, kQPackRows>(v, MR, m, n, nr, y, ldy, ep);
+      }
+      for (; m < m1; ++m) {
+        Tiles::template I4<1>(q + static_cast<size_t>(m) * ldq, ldq, xs + m, block, groups, chunks_per_group,
+                              scales, v);
+        StoreTile<MR, kQPackRows>(v, 1, m, n, nr, y, ldy, ep);
+      }
+    }
+  }
+}
 
 }  // namespace qgemm_detail
 }  // namespace earshot

@@ -1,0 +1,253 @@
+#include "kernels/qgemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "kernels/qgemm_internal.h"
+
+namespace earshot {
+
+// SIMD kernels, defined in qgemm_x86.cc / qgemm_wasm.cc for the builds that have them.
+void AppendSimdQGemmKernels(std::vector<QGemmKernel>* kernels);
+
+using namespace qgemm_detail;
+
+namespace {
+
+inline int SignExtend4(unsigned nibble) { return static_cast<int>((nibble & 0xF) ^ 0x8) - 8; }
+
+// Byte offset of the tile holding (row, col) plus the position inside it.
+inline size_t TileOffset(const QWeights& w, int row, int col) {
+  const size_t chunk = static_cast<size_t>(col / QPackCols(w.dtype));
+  return static_cast<size_t>(row / kQPackRows) * w.block_stride() + chunk * kQTileBytes +
+         static_cast<size_t>(row % kQPackRows) * 16;
+}
+
+void ReferenceI8(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+                 size_t ldy, const GemmEpilogue& ep) {
+  for (int m = 0; m < M; ++m) {
+    const int8_t* xr = q + static_cast<size_t>(m) * ldq;
+    for (int n = n0; n < n1; ++n) {
+      int32_t acc = 0;
+      for (int k = 0; k < w.cols; ++k) acc += static_cast<int32_t>(xr[k]) * QWeightAt(w, n, k);
+      const float v = static_cast<float>(acc) * (xs[m] * QWeightScale(w, n, 0));
+      y[static_cast<size_t>(m) * ldy + n] = ApplyEpilogue(v, m, n, ep);
+    }
+  }
+}
+
+void ReferenceI4(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+                 size_t ldy, const GemmEpilogue& ep) {
+  const int groups = w.groups();
+  for (int m = 0; m < M; ++m) {
+    const int8_t* xr = q + static_cast<size_t>(m) * ldq;
+    for (int n = n0; n < n1; ++n) {
+      float t = 0.0f;
+      for (int g = 0; g < groups; ++g) {
+        int32_t acc = 0;
+        for (int k = g * w.group_size; k < (g + 1) * w.group_size; ++k)
+          acc += static_cast<int32_t>(xr[k]) * QWeightAt(w, n, k);
+        t = t + static_cast<float>(acc) * QWeightScale(w, n, g);
+      }
+      const float v = t * xs[m];
+      y[static_cast<size_t>(m) * ldy + n] = ApplyEpilogue(v, m, n, ep);
+    }
+  }
+}
+
+// Scratch for quantized activations, reused across calls on a thread.
+struct ActivationScratch {
+  AlignedBuffer q;
+  AlignedBuffer scales;
+};
+
+Status Reserve(AlignedBuffer* buf, size_t bytes, const char* what) {
+  if (buf->size() >= bytes) return Status::Ok();
+  AlignedBuffer fresh(bytes);
+  if (!fresh.ok())
+    return Status::Error(std::string("out of memory allocating ") + what + " (" + std::to_string(bytes / 1024) +
+                         " KiB)");
+  *buf = std::move(fresh);
+  return Status::Ok();
+}
+
+}  // namespace
+
+size_t QPackedBytes(DType dtype, int rows, int cols) {
+  const size_t padded_rows = static_cast<size_t>((rows + kQPackRows - 1) / kQPackRows * kQPackRows);
+  const size_t padded_cols = static_cast<size_t>(QPaddedCols(dtype, cols));
+  return dtype == DType::I4 ? padded_rows * padded_cols / 2 : padded_rows * padded_cols;
+}
+
+Expected<QWeights> QWeightsFromTensor(const TensorRef& t, int rows, int cols) {
+  if (t.dtype != DType::I8 && t.dtype != DType::I4) return Status::Error(t.name + ": not a quantized tensor");
+  if (t.shape.empty() || t.shape[0] != rows || t.numel() != static_cast<int64_t>(rows) * cols)
+    return Status::Error(t.name + ": expected a [" + std::to_string(rows) + ", " + std::to_string(cols) +
+                         "] weight matrix");
+  if (cols > kQMaxCols)
+    return Status::Error(t.name + ": " + std::to_string(cols) + " columns exceed the quantized kernels' limit of " +
+                         std::to_string(kQMaxCols));
+  if (t.layout != TensorLayout::PackedTiles || t.pack_rows != kQPackRows || t.pack_cols != QPackCols(t.dtype))
+    return Status::Error(t.name + ": quantized kernels need the " + std::to_string(kQPackRows) + "x" +
+                         std::to_string(QPackCols(t.dtype)) + " packed layout");
+  QWeights w;
+  w.dtype = t.dtype;
+  w.rows = rows;
+  w.cols = cols;
+  w.padded_cols = QPaddedCols(t.dtype, cols);
+  w.group_size = t.dtype == DType::I4 ? t.group_size : 0;
+  if (w.dtype == DType::I4 && (w.group_size < 2 || w.group_size % 2 != 0 || cols % w.group_size != 0))
+    return Status::Error(t.name + ": bad I4 group size " + std::to_string(t.group_size));
+  const size_t scale_bytes =
+      w.dtype == DType::I4 ? static_cast<size_t>(rows) * w.groups() * 2 : static_cast<size_t>(rows) * 4;
+  if (t.data == nullptr || t.nbytes < QPackedBytes(t.dtype, rows, cols) || t.scales == nullptr ||
+      t.scales_nbytes < scale_bytes)
+    return Status::Error(t.name + ": quantized data or scales are smaller than the shape needs");
+  w.data = t.data;
+  w.scales = t.scales;
+  return w;
+}
+
+void PackQ8(const int8_t* src, int rows, int cols, uint8_t* out) {
+  QWeights w;
+  w.dtype = DType::I8;
+  w.rows = rows;
+  w.cols = cols;
+  w.padded_cols = QPaddedCols(DType::I8, cols);
+  std::memset(out, 0, QPackedBytes(DType::I8, rows, cols));
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c)
+      out[TileOffset(w, r, c) + c % kQPackColsI8] = static_cast<uint8_t>(src[static_cast<size_t>(r) * cols + c]);
+}
+
+void PackQ4(const uint8_t* nibbles, int rows, int cols, uint8_t* out) {
+  QWeights w;
+  w.dtype = DType::I4;
+  w.rows = rows;
+  w.cols = cols;
+  w.padded_cols = QPaddedCols(DType::I4, cols);
+  std::memset(out, 0, QPackedBytes(DType::I4, rows, cols));
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      const size_t i = static_cast<size_t>(r) * cols + c;
+      const unsigned nibble = (i % 2 == 0 ? nibbles[i / 2] : nibbles[i / 2] >> 4) & 0xF;
+      const int j = c % kQPackColsI4;
+      uint8_t& byte = out[TileOffset(w, r, c) + j % 16];
+      byte |= static_cast<uint8_t>(j < 16 ? nibble : nibble << 4);
+    }
+  }
+}
+
+Expected<TensorRef> RepackQuantizedTensor(const TensorRef& plain, AlignedBuffer* storage) {
+  if (plain.dtype != DType::I8 && plain.dtype != DType::I4)
+    return Status::Error(plain.name + ": not a quantized tensor");
+  if (plain.layout != TensorLayout::Plain || plain.shape.size() < 2)
+    return Status::Error(plain.name + ": only plain quantized matrices can be repacked");
+  const int64_t rows = plain.shape[0], cols = plain.numel() / rows;
+  if (cols > kQMaxCols || rows > (int64_t{1} << 30))
+    return Status::Error(plain.name + ": matrix is too large for the quantized kernels");
+  const size_t plain_bytes = static_cast<size_t>(plain.dtype == DType::I4 ? rows * cols / 2 : rows * cols);
+  if (plain.data == nullptr || plain.nbytes < plain_bytes)
+    return Status::Error(plain.name + ": quantized data is smaller than its shape");
+  const size_t bytes = QPackedBytes(plain.dtype, static_cast<int>(rows), static_cast<int>(cols));
+  AlignedBuffer packed(bytes);
+  if (!packed.ok()) return Status::Error("out of memory repacking " + plain.name);
+  if (plain.dtype == DType::I8) {
+    PackQ8(reinterpret_cast<const int8_t*>(plain.data), static_cast<int>(rows), static_cast<int>(cols),
+           packed.data());
+  } else {
+    PackQ4(plain.data, static_cast<int>(rows), static_cast<int>(cols), packed.data());
+  }
+  TensorRef t = plain;
+  t.layout = TensorLayout::PackedTiles;
+  t.pack_rows = kQPackRows;
+  t.pack_cols = QPackCols(plain.dtype);
+  t.data = packed.data();
+  t.nbytes = bytes;
+  *storage = std::move(packed);
+  return t;
+}
+
+int QWeightAt(const QWeights& w, int row, int col) {
+  const uint8_t* tile = w.data + TileOffset(w, row, col);
+  if (w.dtype == DType::I8) return static_cast<int8_t>(tile[col % kQPackColsI8]);
+  const int j = col % kQPackColsI4;
+  return j < 16 ? SignExtend4(tile[j]) : SignExtend4(tile[j - 16] >> 4);
+}
+
+float QWeightScale(const QWeights& w, int row, int group) {
+  if (w.dtype == DType::I8) {
+    float s;
+    std::memcpy(&s, w.scales + static_cast<size_t>(row) * 4, 4);
+    return s;
+  }
+  uint16_t h;
+  std::memcpy(&h, w.scales + (static_cast<size_t>(row) * w.groups() + group) * 2, 2);
+  return F16ToF32(h);
+}
+
+void DequantizeQRow(const QWeights& w, int row, float* out) {
+  for (int k = 0; k < w.cols; ++k) {
+    const int g = w.dtype == DType::I4 ? k / w.group_size : 0;
+    out[k] = static_cast<float>(QWeightAt(w, row, k)) * QWeightScale(w, row, g);
+  }
+}
+
+float QuantizeActivationRow(const float* x, int cols, int padded_cols, int8_t* q) {
+  float max_abs = 0.0f;
+  for (int k = 0; k < cols; ++k) {
+    const float a = std::fabs(x[k]);
+    max_abs = a > max_abs ? a : max_abs;  // NaN compares false and is skipped
+  }
+  if (!(max_abs > 0.0f)) {
+    std::memset(q, 0, static_cast<size_t>(padded_cols));
+    return 0.0f;
+  }
+  const float inv = 127.0f / max_abs;
+  for (int k = 0; k < cols; ++k) {
+    float t = x[k] * inv;
+    t = t > 127.0f ? 127.0f : t;
+    t = t < -127.0f ? -127.0f : t;
+    if (t != t) t = 0.0f;
+    q[k] = static_cast<int8_t>(static_cast<int>(std::nearbyint(t)));  // default rounding: half to even
+  }
+  std::memset(q + cols, 0, static_cast<size_t>(padded_cols - cols));
+  return max_abs / 127.0f;
+}
+
+const QGemmKernel& ReferenceQGemmKernel() {
+  static const QGemmKernel kernel = {"reference", ReferenceI8, ReferenceI4};
+  return kernel;
+}
+
+std::vector<QGemmKernel> AvailableQGemmKernels() {
+  std::vector<QGemmKernel> kernels = {ReferenceQGemmKernel()};
+  AppendSimdQGemmKernels(&kernels);
+  return kernels;
+}
+
+const QGemmKernel& BestQGemmKernel() {
+  static const QGemmKernel best = AvailableQGemmKernels().back();
+  return best;
+}
+
+Status QGemm(int M, const float* x, size_t ldx, const QWeights& w, float* y, size_t ldy, const GemmEpilogue& ep,
+             const QGemmKernel* kernel) {
+  if (M <= 0 || w.rows <= 0) return Status::Ok();
+  thread_local ActivationScratch scratch;
+  const size_t ldq = static_cast<size_t>(QActivationStride(w.cols));
+  EARSHOT_RETURN_IF_ERROR(Reserve(&scratch.q, static_cast<size_t>(M) * ldq, "quantized activations"));
+  EARSHOT_RETURN_IF_ERROR(Reserve(&scratch.scales, static_cast<size_t>(M) * sizeof(float), "activation scales"));
+  int8_t* q = reinterpret_cast<int8_t*>(scratch.q.data());
+  float* xs = reinterpret_cast<float*>(scratch.scales.data());
+  for (int m = 0; m < M; ++m)
+    xs[m] = QuantizeActivationRow(x + static_cast<size_t>(m) * ldx, w.cols, static_cast<int>(ldq),
+                                  q + static_cast<size_t>(m) * ldq);
+  const QGemmKernel& k = kernel ? *kernel : BestQGemmKernel();
+  (w.dtype == DType::I4 ? k.i4 : k.i8)(M, q, ldq, xs, w, 0, w.rows, y, ldy, ep);
+  return Status::Ok();
+}
+
+}  // namespace earshot
