@@ -1,5 +1,6 @@
-// earshot import {checkpoint|whisper} DIR -o OUT.earshot [--dtype f16|f32]
+// earshot import {checkpoint|whisper} DIR -o OUT.earshot [--dtype f16|f32|int8|int4] [--group-size N]
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -10,8 +11,8 @@ namespace earshot::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: earshot import checkpoint DIR -o OUT.earshot [--dtype f16|f32]\n"
-    "       earshot import whisper DIR -o OUT.earshot [--dtype f16|f32]\n"
+    "usage: earshot import checkpoint DIR -o OUT.earshot [--dtype f16|f32|int8|int4] [--group-size N]\n"
+    "       earshot import whisper DIR -o OUT.earshot [--dtype f16|f32|int8|int4] [--group-size N]\n"
     "\n"
     "Converts a float checkpoint to an .earshot model file.\n"
     "  checkpoint   a folder exported by our training recipe (config.json, model.safetensors, tokenizer.json)\n"
@@ -21,6 +22,9 @@ constexpr char kUsage[] =
     "  -o, --output PATH   file to write\n"
     "  --dtype f16|f32     storage of weight matrices and embeddings (default f16); biases and\n"
     "                      LayerNorm parameters are always f32\n"
+    "  --dtype int8|int4   uniform quantization of linear/conv weights and the token embedding (int8 at\n"
+    "                      least: it is also the output projection); positional embeddings become f16\n"
+    "  --group-size N      int4 group size along the input dimension (default 32)\n"
     "  -h, --help          this text\n";
 
 int UsageError(const std::string& message) {
@@ -33,13 +37,14 @@ int UsageError(const std::string& message) {
 int RunImport(int argc, char** argv) {
   std::string kind, dir, output;
   DType dtype = DType::F16;
+  int group_size = 32;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (arg == "-o" || arg == "--output" || arg == "--dtype") {
+    if (arg == "-o" || arg == "--output" || arg == "--dtype" || arg == "--group-size") {
       if (i + 1 >= argc) return UsageError(arg + " needs a value");
       const std::string value = argv[++i];
       if (arg == "--dtype") {
@@ -47,9 +52,19 @@ int RunImport(int argc, char** argv) {
           dtype = DType::F16;
         } else if (value == "f32") {
           dtype = DType::F32;
+        } else if (value == "int8") {
+          dtype = DType::I8;
+        } else if (value == "int4") {
+          dtype = DType::I4;
         } else {
-          return UsageError("--dtype must be f16 or f32, not '" + value + "'");
+          return UsageError("--dtype must be f16, f32, int8 or int4, not '" + value + "'");
         }
+      } else if (arg == "--group-size") {
+        char* end = nullptr;
+        const long g = std::strtol(value.c_str(), &end, 10);
+        if (end == value.c_str() || *end != '\0' || g < 2 || g > 4096 || g % 2 != 0)
+          return UsageError("--group-size must be an even number from 2 to 4096, not '" + value + "'");
+        group_size = static_cast<int>(g);
       } else {
         output = value;
       }
@@ -72,6 +87,7 @@ int RunImport(int argc, char** argv) {
 
   ImportOptions options;
   options.matrix_dtype = dtype;
+  options.group_size = group_size;
   auto model = kind == "checkpoint" ? ImportCheckpoint(dir, options) : ImportWhisper(dir, options);
   if (!model.ok()) {
     std::fprintf(stderr, "earshot import: %s\n", model.status().message().c_str());

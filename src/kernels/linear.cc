@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "kernels/qgemm.h"
+
 namespace earshot {
 namespace {
 
@@ -23,8 +25,7 @@ Status CheckLinearWeight(const TensorRef& w, int out, int in) {
       break;
     case DType::I8:
     case DType::I4:
-      return Status::Error(w.name + ": " + DTypeName(w.dtype) +
-                           " weights: quantized weights need the int8 kernels, which this build does not have");
+      return QWeightsFromTensor(w, out, in).status();
     default:
       return Status::Error(w.name + ": unknown weight dtype");
   }
@@ -41,6 +42,10 @@ Status Linear(const float* x, int rows, size_t ldx, const TensorRef& w, float* y
   if (w.shape.empty()) return Status::Error(w.name + ": not a matrix");
   const int out = static_cast<int>(w.shape[0]);
   const int in = static_cast<int>(InnerSize(w));
+  if (w.dtype == DType::I8 || w.dtype == DType::I4) {
+    EARSHOT_ASSIGN_OR_RETURN(QWeights q, QWeightsFromTensor(w, out, in));
+    return QGemm(rows, x, ldx, q, y, ldy, epilogue);
+  }
   if (w.layout != TensorLayout::Plain)
     return Status::Error(w.name + ": packed weight layouts are not supported by the float kernels");
   switch (w.dtype) {
@@ -52,9 +57,8 @@ Status Linear(const float* x, int rows, size_t ldx, const TensorRef& w, float* y
       GemmF16(rows, out, in, x, ldx, reinterpret_cast<const uint16_t*>(w.data), static_cast<size_t>(in), y, ldy,
               epilogue);
       return Status::Ok();
-    case DType::I8:
-    case DType::I4:
-      return Status::Error(w.name + ": quantized weights need the int8 kernels, which this build does not have");
+    default:
+      break;
   }
   return Status::Error(w.name + ": unknown weight dtype");
 }

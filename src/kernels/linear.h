@@ -1,5 +1,5 @@
 // The dtype dispatch point for weight matrices. Float weights (F32, F16 converted tile by tile) go to the
-// float GEMM here; the int8/int4 kernels plug in at the same place.
+// float GEMM; I8/I4 weights (in the kernels' packed layout, see kernels/qgemm.h) to the quantized kernels.
 #pragma once
 
 #include <cstddef>
@@ -11,7 +11,8 @@
 namespace earshot {
 
 // Checks once, at load time, that `w` can be used as a [out, in] matrix (conv weights [out, c, k] count as
-// in = c*k) by Linear: known dtype, plain layout, data large enough. Fails with a clear message otherwise.
+// in = c*k) by Linear: known dtype, plain layout for floats / the kernels' packed layout for I8 and I4 (see
+// RepackQuantizedTensor for plain quantized files), data large enough. Fails with a clear message otherwise.
 Status CheckLinearWeight(const TensorRef& w, int out, int in);
 
 // y[r, :] = epilogue(x[r, :] @ W^T) for r < rows, W [out, in] (PyTorch layout); the epilogue adds the bias,

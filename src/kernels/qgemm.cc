@@ -1,3 +1,10 @@
+// The float steps after the integer sums must not be contracted into FMAs (qgemm.h's contract).
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include "kernels/qgemm.h"
 
 #include <algorithm>
@@ -140,6 +147,12 @@ void PackQ4(const uint8_t* nibbles, int rows, int cols, uint8_t* out) {
   }
 }
 
+void PackQ4Scales(const uint16_t* scales, int rows, int groups, uint16_t* out) {
+  for (int r = 0; r < rows; ++r)
+    for (int g = 0; g < groups; ++g)
+      out[Q4ScaleIndex(rows, groups, r, g)] = scales[static_cast<size_t>(r) * groups + g];
+}
+
 Expected<TensorRef> RepackQuantizedTensor(const TensorRef& plain, AlignedBuffer* storage) {
   if (plain.dtype != DType::I8 && plain.dtype != DType::I4)
     return Status::Error(plain.name + ": not a quantized tensor");
@@ -151,16 +164,29 @@ Expected<TensorRef> RepackQuantizedTensor(const TensorRef& plain, AlignedBuffer*
   const size_t plain_bytes = static_cast<size_t>(plain.dtype == DType::I4 ? rows * cols / 2 : rows * cols);
   if (plain.data == nullptr || plain.nbytes < plain_bytes)
     return Status::Error(plain.name + ": quantized data is smaller than its shape");
-  const size_t bytes = QPackedBytes(plain.dtype, static_cast<int>(rows), static_cast<int>(cols));
-  AlignedBuffer packed(bytes);
+  const int r = static_cast<int>(rows), c = static_cast<int>(cols);
+  const size_t bytes = QPackedBytes(plain.dtype, r, c);
+  // I4 scales follow the data into the buffer, 16-byte aligned.
+  const size_t scales_at = (bytes + 15) / 16 * 16;
+  const int groups = plain.dtype == DType::I4 && plain.group_size > 0 ? c / plain.group_size : 0;
+  const size_t scale_bytes = static_cast<size_t>(r) * groups * 2;
+  if (plain.dtype == DType::I4 && (plain.group_size < 2 || c % plain.group_size != 0 || plain.scales == nullptr ||
+                                   plain.scales_nbytes < scale_bytes))
+    return Status::Error(plain.name + ": bad I4 group size or scales");
+  AlignedBuffer packed(plain.dtype == DType::I4 ? scales_at + scale_bytes : bytes);
   if (!packed.ok()) return Status::Error("out of memory repacking " + plain.name);
-  if (plain.dtype == DType::I8) {
-    PackQ8(reinterpret_cast<const int8_t*>(plain.data), static_cast<int>(rows), static_cast<int>(cols),
-           packed.data());
-  } else {
-    PackQ4(plain.data, static_cast<int>(rows), static_cast<int>(cols), packed.data());
-  }
   TensorRef t = plain;
+  if (plain.dtype == DType::I8) {
+    PackQ8(reinterpret_cast<const int8_t*>(plain.data), r, c, packed.data());
+  } else {
+    PackQ4(plain.data, r, c, packed.data());
+    std::vector<uint16_t> source(static_cast<size_t>(r) * groups), reordered(source.size());
+    std::memcpy(source.data(), plain.scales, scale_bytes);
+    PackQ4Scales(source.data(), r, groups, reordered.data());
+    std::memcpy(packed.data() + scales_at, reordered.data(), scale_bytes);
+    t.scales = packed.data() + scales_at;
+    t.scales_nbytes = scale_bytes;
+  }
   t.layout = TensorLayout::PackedTiles;
   t.pack_rows = kQPackRows;
   t.pack_cols = QPackCols(plain.dtype);
@@ -184,7 +210,7 @@ float QWeightScale(const QWeights& w, int row, int group) {
     return s;
   }
   uint16_t h;
-  std::memcpy(&h, w.scales + (static_cast<size_t>(row) * w.groups() + group) * 2, 2);
+  std::memcpy(&h, w.scales + Q4ScaleIndex(w.rows, w.groups(), row, group) * 2, 2);
   return F16ToF32(h);
 }
 
@@ -251,3 +277,11 @@ Status QGemm(int M, const float* x, size_t ldx, const QWeights& w, float* y, siz
 }
 
 }  // namespace earshot
+
+#if !defined(__wasm_simd128__) && \
+    !((defined(__x86_64__) || defined(__i386__)) && defined(__SSE4_1__) && !defined(__EMSCRIPTEN__))
+namespace earshot {
+// No SIMD kernels for this target: the reference is the only (and best) kernel.
+void AppendSimdQGemmKernels(std::vector<QGemmKernel>*) {}
+}  // namespace earshot
+#endif

@@ -20,7 +20,9 @@
 //   I8 (4 x 16): row r of the tile at bytes [16 r, 16 r + 16), element k of the chunk at byte 16 r + k.
 //   I4 (4 x 32): row r at bytes [16 r, 16 r + 16); byte 16 r + j holds element j in its low nibble and element
 //                j + 16 in its high nibble (signed, [-8, 7]).
-// Scales are never padded: I8 f32 [rows], I4 f16 [rows, cols / group_size] (as in earshot.fbs).
+// Scales are never padded: I8 f32 [rows]; I4 f16, one per (row, group), ordered row block by row block, then
+// group, then row within the block (a block's scales for one group are contiguous; the last block may have
+// fewer than kQPackRows rows). Plain I4 files keep [rows, groups] order, converted by RepackQuantizedTensor.
 #pragma once
 
 #include <cstddef>
@@ -59,7 +61,7 @@ struct QWeights {
   int padded_cols = 0;  // cols rounded up to QPackCols(dtype)
   int group_size = 0;   // I4 only
   const uint8_t* data = nullptr;
-  const uint8_t* scales = nullptr;  // I8: f32 [rows]; I4: f16 [rows, cols / group_size]
+  const uint8_t* scales = nullptr;  // I8: f32 [rows]; I4: f16 in block order (see above)
 
   int groups() const { return dtype == DType::I4 ? cols / group_size : 1; }
   // Bytes from one row block (kQPackRows rows) to the next.
@@ -80,9 +82,18 @@ void PackQ8(const int8_t* w, int rows, int cols, uint8_t* out);
 // Packs a plain I4 matrix (earshot.fbs order: elements 2j, 2j+1 of the row-major matrix share a byte, 2j in the
 // low nibble) into out[QPackedBytes(I4, rows, cols)].
 void PackQ4(const uint8_t* nibbles, int rows, int cols, uint8_t* out);
+// Reorders I4 f16 scales from [rows, groups] to the packed block order (out: rows * groups f16 values).
+void PackQ4Scales(const uint16_t* scales, int rows, int groups, uint16_t* out);
+// Index (in f16 values) of the scale of (row, group) in the packed block order.
+inline size_t Q4ScaleIndex(int rows, int groups, int row, int group) {
+  const int block = row / kQPackRows;
+  const int width = rows - block * kQPackRows < kQPackRows ? rows - block * kQPackRows : kQPackRows;
+  return static_cast<size_t>(block) * kQPackRows * groups + static_cast<size_t>(group) * width + row % kQPackRows;
+}
 
-// Repacks a Plain I8/I4 tensor into `storage` and returns a PackedTiles TensorRef over it (same name, shape,
-// scales pointer). For loading files written without the packed layout.
+// Repacks a Plain I8/I4 tensor into `storage` and returns a PackedTiles TensorRef over it (same name and shape;
+// I8 scales still point into the original, I4 scales are reordered into `storage` too). For loading files
+// written without the packed layout.
 Expected<TensorRef> RepackQuantizedTensor(const TensorRef& plain, AlignedBuffer* storage);
 
 // The quantized weight value at (row, col), for references and tests.

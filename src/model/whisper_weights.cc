@@ -5,13 +5,24 @@
 
 #include "kernels/f16.h"
 #include "kernels/linear.h"
+#include "kernels/qgemm.h"
 
 namespace earshot {
-namespace {
 
-class Binder {
+// Looks tensors up, checks them, and repacks plain quantized matrices into `weights`.
+class WhisperWeightsBinder {
  public:
-  explicit Binder(const Model& model) : model_(model) {}
+  WhisperWeightsBinder(const Model& model, WhisperWeights* weights) : model_(model), weights_(weights) {}
+
+  // A quantized matrix in the plain layout is replaced by a packed copy the kernels can read.
+  Expected<const TensorRef*> Packed(const TensorRef* t) {
+    if (t == nullptr || (t->dtype != DType::I8 && t->dtype != DType::I4) || t->layout != TensorLayout::Plain)
+      return t;
+    weights_->repacked_storage_.emplace_back();
+    EARSHOT_ASSIGN_OR_RETURN(TensorRef packed, RepackQuantizedTensor(*t, &weights_->repacked_storage_.back()));
+    weights_->repacked_.push_back(std::move(packed));
+    return &weights_->repacked_.back();
+  }
 
   Expected<const TensorRef*> Tensor(const std::string& name, std::vector<int64_t> shape, bool optional = false) {
     const TensorRef* t = model_.Find(name);
@@ -35,7 +46,8 @@ class Binder {
   Status Linear(const std::string& prefix, int out, int in, bool bias, LinearWeights* w, int kernel = 0) {
     std::vector<int64_t> shape = {out, in};
     if (kernel) shape.push_back(kernel);
-    EARSHOT_ASSIGN_OR_RETURN(w->weight, Tensor(prefix + ".weight", shape));
+    EARSHOT_ASSIGN_OR_RETURN(const TensorRef* t, Tensor(prefix + ".weight", shape));
+    EARSHOT_ASSIGN_OR_RETURN(w->weight, Packed(t));
     EARSHOT_RETURN_IF_ERROR(CheckLinearWeight(*w->weight, out, kernel ? in * kernel : in));
     if (bias) {
       EARSHOT_ASSIGN_OR_RETURN(w->bias, Vector(prefix + ".bias", out));
@@ -57,19 +69,31 @@ class Binder {
     return Status::Ok();
   }
 
+  // Positional embeddings: F32 or F16, plain.
   Expected<const TensorRef*> Embedding(const std::string& name, int rows, int cols, bool optional = false) {
     EARSHOT_ASSIGN_OR_RETURN(const TensorRef* t, Tensor(name, {rows, cols}, optional));
     if (t && t->dtype != DType::F32 && t->dtype != DType::F16)
       return Status::Error("tensor '" + name + "': " + DTypeName(t->dtype) +
-                           " embeddings need the int8 kernels, which this build does not have");
+                           " positional embeddings are not supported (F32 or F16 only)");
     if (t && t->layout != TensorLayout::Plain)
-      return Status::Error("tensor '" + name + "': packed layouts are not supported by the float kernels");
+      return Status::Error("tensor '" + name + "': packed layouts are not supported for embeddings");
+    return t;
+  }
+
+  // The token embedding is also the output projection: any dtype Linear takes (quantized ones packed).
+  Expected<const TensorRef*> TokenEmbedding(const std::string& name, int rows, int cols) {
+    EARSHOT_ASSIGN_OR_RETURN(const TensorRef* t, Tensor(name, {rows, cols}));
+    EARSHOT_ASSIGN_OR_RETURN(t, Packed(t));
+    EARSHOT_RETURN_IF_ERROR(CheckLinearWeight(*t, rows, cols));
     return t;
   }
 
  private:
   const Model& model_;
+  WhisperWeights* weights_;
 };
+
+namespace {
 
 Status CheckHyperParams(const HyperParams& hp) {
   if (hp.n_audio_state != hp.n_text_state)
@@ -92,7 +116,7 @@ Expected<std::shared_ptr<const WhisperWeights>> WhisperWeights::Bind(std::shared
   EARSHOT_RETURN_IF_ERROR(CheckHyperParams(hp));
   auto w = std::make_shared<WhisperWeights>();
   w->model_ = model;
-  Binder b(*model);
+  WhisperWeightsBinder b(*model, w.get());
   const int da = hp.n_audio_state, dt = hp.n_text_state;
 
   EARSHOT_RETURN_IF_ERROR(b.Linear("encoder.conv1", da, hp.n_mels, true, &w->conv1, 3));
@@ -111,8 +135,7 @@ Expected<std::shared_ptr<const WhisperWeights>> WhisperWeights::Bind(std::shared
   }
   EARSHOT_RETURN_IF_ERROR(b.Norm("encoder.ln_post", da, &w->ln_post));
 
-  EARSHOT_ASSIGN_OR_RETURN(w->token_embedding, b.Embedding("decoder.token_embedding.weight", hp.n_vocab, dt));
-  EARSHOT_RETURN_IF_ERROR(CheckLinearWeight(*w->token_embedding, hp.n_vocab, dt));
+  EARSHOT_ASSIGN_OR_RETURN(w->token_embedding, b.TokenEmbedding("decoder.token_embedding.weight", hp.n_vocab, dt));
   EARSHOT_ASSIGN_OR_RETURN(w->text_positions, b.Embedding("decoder.positional_embedding", hp.n_text_ctx, dt));
   w->decoder_blocks.resize(hp.n_text_layer);
   for (int i = 0; i < hp.n_text_layer; ++i) {
@@ -132,6 +155,16 @@ Expected<std::shared_ptr<const WhisperWeights>> WhisperWeights::Bind(std::shared
 
 void ReadTensorRow(const TensorRef& t, int64_t row, float* out) {
   const int64_t cols = t.shape.size() > 1 ? t.numel() / t.shape[0] : t.numel();
+  if (t.dtype == DType::I8 || t.dtype == DType::I4) {
+    // Bound tensors are checked at load time; an unusable one reads as zeros rather than out of bounds.
+    auto q = QWeightsFromTensor(t, static_cast<int>(t.shape[0]), static_cast<int>(cols));
+    if (q.ok()) {
+      DequantizeQRow(*q, static_cast<int>(row), out);
+    } else {
+      std::memset(out, 0, static_cast<size_t>(cols) * sizeof(float));
+    }
+    return;
+  }
   if (t.dtype == DType::F32) {
     std::memcpy(out, t.data + static_cast<size_t>(row * cols) * 4, static_cast<size_t>(cols) * 4);
   } else {

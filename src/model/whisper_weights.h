@@ -1,12 +1,16 @@
 // The tensors of a Whisper-architecture model, looked up and checked once, ready for the encoder and the
 // decoder. Matrices stay in the model buffer (read in place by the kernels); only the small vectors (biases,
-// LayerNorm parameters) are converted to owned f32 copies, since they may be stored as F16.
+// LayerNorm parameters) are converted to owned f32 copies, since they may be stored as F16. Quantized matrices
+// stored in the plain layout are repacked once into the kernels' layout (owned here); files written by our
+// quantizer are already packed and used in place.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/aligned_buffer.h"
 #include "core/status.h"
 #include "model/model.h"
 
@@ -58,10 +62,15 @@ class WhisperWeights {
   NormWeights decoder_ln;
 
  private:
+  friend class WhisperWeightsBinder;
   std::shared_ptr<const Model> model_;
+  // Repacked copies of plain I8/I4 matrices; the deque keeps TensorRef addresses stable.
+  std::deque<TensorRef> repacked_;
+  std::deque<AlignedBuffer> repacked_storage_;
 };
 
-// Copies row `row` of a [rows, cols] F32 or F16 tensor into out[cols] as f32.
+// Copies row `row` of a [rows, cols] F32 or F16 tensor into out[cols] as f32; I8/I4 matrices (packed, as
+// bound here) are dequantized.
 void ReadTensorRow(const TensorRef& t, int64_t row, float* out);
 
 // Whisper's encoder positional encoding for `length` positions and `channels` (even) channels:

@@ -11,6 +11,7 @@
 #include "kernels/f16.h"
 #include "quantize/import_util.h"
 #include "quantize/importers.h"
+#include "quantize/quantize_uniform.h"
 #include "quantize/safetensors.h"
 
 namespace earshot {
@@ -253,8 +254,10 @@ Expected<std::vector<TensorData>> ConvertCheckpointTensors(const HyperParams& hp
                                                            const std::map<std::string, SourceTensor>& source,
                                                            const ImportOptions& options,
                                                            std::vector<std::string>* notes) {
-  if (options.matrix_dtype != DType::F32 && options.matrix_dtype != DType::F16) {
-    return Status::Error("imports write f32 or f16 weights; quantize afterwards");
+  const bool quantize = options.matrix_dtype == DType::I8 || options.matrix_dtype == DType::I4;
+  if (quantize && options.matrix_dtype == DType::I4 &&
+      (options.group_size < 2 || options.group_size % 2 != 0)) {
+    return Status::Error("the int4 group size must be even, not " + std::to_string(options.group_size));
   }
   const std::vector<TensorSpec> specs = ExpectedTensorSpecs(hp);
   std::map<std::string, const TensorSpec*> by_name;
@@ -300,7 +303,16 @@ Expected<std::vector<TensorData>> ConvertCheckpointTensors(const HyperParams& hp
           "dropped encoder.positional_embedding: it equals Whisper's sinusoids, which the engine computes");
       continue;
     }
-    const DType dtype = IsMatrixRole(spec.role) ? options.matrix_dtype : DType::F32;
+    if (quantize && IsQuantizableRole(spec.role)) {
+      std::string why;
+      const DType q = UniformTensorDType(spec.role, static_cast<int64_t>(values.size()) / spec.shape[0],
+                                         options.matrix_dtype, options.group_size, &why);
+      if (!why.empty()) notes->push_back(spec.name + ": " + why);
+      EARSHOT_ASSIGN_OR_RETURN(TensorData t, QuantizeUniform(spec.name, spec.shape, values, q, options.group_size));
+      out.push_back(std::move(t));
+      continue;
+    }
+    const DType dtype = !IsMatrixRole(spec.role) ? DType::F32 : quantize ? DType::F16 : options.matrix_dtype;
     EARSHOT_ASSIGN_OR_RETURN(TensorData t, EncodeFloats(spec.name, spec.shape, values, dtype));
     out.push_back(std::move(t));
   }
@@ -312,7 +324,7 @@ Status CheckModelFits(const HyperParams& hp, const ImportOptions& options) {
   for (const TensorSpec& s : ExpectedTensorSpecs(hp)) {
     uint64_t n = 1;
     for (int64_t d : s.shape) n *= static_cast<uint64_t>(d);
-    bytes += n * ((IsMatrixRole(s.role) && options.matrix_dtype == DType::F16) ? 2 : 4) + 64;
+    bytes += n * ((IsMatrixRole(s.role) && options.matrix_dtype != DType::F32) ? 2 : 4) + 64;
   }
   bytes += static_cast<uint64_t>(hp.n_vocab) * 16 + (1 << 20);  // vocabulary and metadata, generously
   if (bytes > kMaxModelFileBytes) {

@@ -25,7 +25,10 @@ namespace earshot {
 
 struct ImportOptions {
   // Storage of weight matrices and embeddings: F16 (default) or F32. Biases and LayerNorm parameters stay F32.
+  // I8 / I4 quantize uniformly (quantize/quantize_uniform.h): linear and conv weights and the token embedding
+  // (int8 at least, being the output projection); positional embeddings are then stored as F16.
   DType matrix_dtype = DType::F16;
+  int group_size = 32;  // I4 only
 };
 
 struct ImportedModel {

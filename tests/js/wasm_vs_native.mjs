@@ -1,14 +1,16 @@
 // Transcribes a WAV with the WebAssembly engine under Node and checks that the result equals the native CLI's
 // (`earshot transcribe --json`) token for token: both builds run the same sources, so they must agree.
-// Usage: node wasm_vs_native.mjs BUILD_WASM_DIR MODEL.earshot AUDIO.wav NATIVE_RESULT.json [BEAM]
+// Usage: node wasm_vs_native.mjs BUILD_WASM_DIR MODEL.earshot AUDIO.wav NATIVE_RESULT.json [BEAM] [LOGPROB_TOL]
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 
-const [wasmDir, modelPath, wavPath, nativePath, beamArg] = process.argv.slice(2);
+// LOGPROB_TOL (default 1e-4) bounds |log-prob difference| per token.
+const [wasmDir, modelPath, wavPath, nativePath, beamArg, tolArg] = process.argv.slice(2);
+const logprobTol = Number(tolArg ?? 1e-4);
 if (!nativePath) {
-  console.error('usage: node wasm_vs_native.mjs BUILD_WASM_DIR MODEL.earshot AUDIO.wav NATIVE_RESULT.json [BEAM]');
+  console.error('usage: node wasm_vs_native.mjs BUILD_WASM_DIR MODEL.earshot AUDIO.wav NATIVE_RESULT.json [BEAM] [LOGPROB_TOL]');
   process.exit(2);
 }
 // The ES6 Emscripten glue looks for CommonJS globals when it runs under Node.
@@ -36,7 +38,7 @@ const native = JSON.parse(readFileSync(nativePath, 'utf8'));
 assert.deepEqual(result.tokens.map((t) => t.id), native.tokens.map((t) => t.id), 'token ids differ from the native build');
 assert.equal(result.text, native.text);
 for (let i = 0; i < result.tokens.length; i++) {
-  assert.ok(Math.abs(result.tokens[i].logprob - native.tokens[i].logprob) <= 1e-4,
+  assert.ok(Math.abs(result.tokens[i].logprob - native.tokens[i].logprob) <= logprobTol,
     `token ${i} log-prob ${result.tokens[i].logprob} vs native ${native.tokens[i].logprob}`);
 }
 
