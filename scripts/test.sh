@@ -45,7 +45,7 @@ fuzz() {
 }
 
 recipe() {
-  /usr/bin/python3 -m unittest discover models/train/tests 2>&1
+  EARSHOT_CLI=build/native/earshot /usr/bin/python3 -m unittest discover models/train/tests 2>&1
 }
 
 total_start=$SECONDS
