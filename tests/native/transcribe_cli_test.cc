@@ -1,7 +1,6 @@
 // `earshot transcribe` and `earshot dump` end to end through the built CLI: output formats, exit codes and the
 // errors a user meets with bad models and bad audio.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdio>
@@ -9,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "native/cli_runner.h"
 #include "native/import_test_util.h"
 
 namespace earshot {
@@ -16,28 +16,8 @@ namespace {
 
 using namespace importtest;  // NOLINT: test helpers
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;  // stdout only
-  std::string all;  // stdout and stderr
-};
-
-const std::string kCli = std::string(EARSHOT_BINARY_DIR) + "/earshot";
-
-RunResult RunCli(const std::string& args, const std::string& dir) {
-  RunResult r;
-  const std::string err_path = dir + "/stderr.txt";
-  std::FILE* p = popen((kCli + " " + args + " 2>" + err_path).c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(err_path);
-  r.all = r.out + std::string(std::istreambuf_iterator<char>(err), {});
-  return r;
-}
+using clitest::CliResult;
+using clitest::RunCli;
 
 // 16-bit PCM WAV of a few tones, `channels` interleaved.
 std::string PcmWav(int sample_rate, int channels, double seconds) {
@@ -63,12 +43,12 @@ std::string PcmWav(int sample_rate, int channels, double seconds) {
 class TranscribeCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kCli)) GTEST_SKIP() << kCli << " is not built (build the 'earshot' target)";
+    if (!clitest::CliBuilt()) GTEST_SKIP() << clitest::CliPath() << " is not built (build the 'earshot' target)";
     dir_ = FreshDir("cli_transcribe");
     std::filesystem::create_directories(dir_ + "/ckpt");
     WriteCheckpointFolder(MakeCheckpointFolder(3), dir_ + "/ckpt");
     model_ = dir_ + "/m.earshot";
-    const RunResult r = RunCli("import checkpoint " + dir_ + "/ckpt -o " + model_, dir_);
+    const CliResult r = RunCli("import checkpoint " + dir_ + "/ckpt -o " + model_);
     ASSERT_EQ(r.exit_code, 0) << r.all;
     wav_ = dir_ + "/tone.wav";
     WriteText(wav_, PcmWav(44100, 2, 1.5));
@@ -77,9 +57,9 @@ class TranscribeCli : public ::testing::Test {
 };
 
 TEST_F(TranscribeCli, JsonCarriesTokensTimingsAndTheSameTextAsPlainOutput) {
-  RunResult plain = RunCli("transcribe --model " + model_ + " --beam 2 " + wav_, dir_);
+  CliResult plain = RunCli("transcribe --model " + model_ + " --beam 2 " + wav_);
   ASSERT_EQ(plain.exit_code, 0) << plain.all;
-  RunResult json = RunCli("transcribe --model " + model_ + " --beam 2 --json " + wav_, dir_);
+  CliResult json = RunCli("transcribe --model " + model_ + " --beam 2 --json " + wav_);
   ASSERT_EQ(json.exit_code, 0) << json.all;
   const Json j = Json::parse(json.out);
   for (const char* key : {"text", "segments", "tokens", "no_speech_prob", "avg_logprob", "timings", "audio_seconds"}) {
@@ -99,8 +79,8 @@ TEST_F(TranscribeCli, JsonCarriesTokensTimingsAndTheSameTextAsPlainOutput) {
 }
 
 TEST_F(TranscribeCli, GreedyIsDeterministic) {
-  const RunResult a = RunCli("transcribe --model " + model_ + " --beam 1 --json " + wav_, dir_);
-  const RunResult b = RunCli("transcribe --model " + model_ + " --beam 1 --json " + wav_, dir_);
+  const CliResult a = RunCli("transcribe --model " + model_ + " --beam 1 --json " + wav_);
+  const CliResult b = RunCli("transcribe --model " + model_ + " --beam 1 --json " + wav_);
   ASSERT_EQ(a.exit_code, 0) << a.all;
   EXPECT_EQ(Json::parse(a.out)["tokens"], Json::parse(b.out)["tokens"]);
 }
@@ -109,8 +89,8 @@ TEST_F(TranscribeCli, DumpWritesWhatItDescribes) {
   const std::string out = dir_ + "/dump";
   const std::string short_wav = dir_ + "/short.wav";  // dump takes one encoder window (0.48 s for this model)
   WriteText(short_wav, PcmWav(16000, 1, 0.4));
-  const RunResult r = RunCli(
-      "dump --model " + model_ + " --audio " + short_wav + " --out " + out + " --tokens 1,5,6 --beam 2", dir_);
+  const CliResult r = RunCli(
+      "dump --model " + model_ + " --audio " + short_wav + " --out " + out + " --tokens 1,5,6 --beam 2");
   ASSERT_EQ(r.exit_code, 0) << r.all;
   std::ifstream f(out + "/dump.json");
   const Json j = Json::parse(std::string(std::istreambuf_iterator<char>(f), {}));
@@ -125,12 +105,12 @@ TEST_F(TranscribeCli, DumpWritesWhatItDescribes) {
 }
 
 TEST_F(TranscribeCli, BadInputGivesAClearErrorAndExitCode) {
-  EXPECT_EQ(RunCli("transcribe --help", dir_).exit_code, 0);
-  EXPECT_EQ(RunCli("transcribe", dir_).exit_code, 2);
-  EXPECT_EQ(RunCli("transcribe --model " + model_, dir_).exit_code, 2);  // no audio
-  EXPECT_EQ(RunCli("transcribe --model " + model_ + " --beam 0 " + wav_, dir_).exit_code, 2);
-  EXPECT_EQ(RunCli("transcribe --model " + model_ + " --beam x " + wav_, dir_).exit_code, 2);
-  EXPECT_EQ(RunCli("transcribe --model " + model_ + " --frobnicate " + wav_, dir_).exit_code, 2);
+  EXPECT_EQ(RunCli("transcribe --help").exit_code, 0);
+  EXPECT_EQ(RunCli("transcribe").exit_code, 2);
+  EXPECT_EQ(RunCli("transcribe --model " + model_).exit_code, 2);  // no audio
+  EXPECT_EQ(RunCli("transcribe --model " + model_ + " --beam 0 " + wav_).exit_code, 2);
+  EXPECT_EQ(RunCli("transcribe --model " + model_ + " --beam x " + wav_).exit_code, 2);
+  EXPECT_EQ(RunCli("transcribe --model " + model_ + " --frobnicate " + wav_).exit_code, 2);
 
   struct Case {
     std::string file, contents, needle;
@@ -144,19 +124,19 @@ TEST_F(TranscribeCli, BadInputGivesAClearErrorAndExitCode) {
   };
   for (const Case& c : cases) {
     WriteText(dir_ + "/" + c.file, c.contents);
-    const RunResult r = RunCli("transcribe --model " + model_ + " " + dir_ + "/" + c.file, dir_);
+    const CliResult r = RunCli("transcribe --model " + model_ + " " + dir_ + "/" + c.file);
     EXPECT_EQ(r.exit_code, 1) << c.file << ": " << r.all;
     EXPECT_NE(r.all.find(c.needle), std::string::npos) << c.file << ": " << r.all;
   }
 
-  RunResult r = RunCli("transcribe --model " + dir_ + "/missing.earshot " + wav_, dir_);
+  CliResult r = RunCli("transcribe --model " + dir_ + "/missing.earshot " + wav_);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.all.find("no such file"), std::string::npos) << r.all;
   WriteText(dir_ + "/junk.earshot", std::string(256, '\x5a'));
-  r = RunCli("transcribe --model " + dir_ + "/junk.earshot " + wav_, dir_);
+  r = RunCli("transcribe --model " + dir_ + "/junk.earshot " + wav_);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.all.find("not an .earshot model"), std::string::npos) << r.all;
-  r = RunCli("transcribe --model " + model_ + " --timestamps " + wav_, dir_);  // the model has no timestamp tokens
+  r = RunCli("transcribe --model " + model_ + " --timestamps " + wav_);  // the model has no timestamp tokens
   EXPECT_EQ(r.exit_code, 1) << r.all;
   EXPECT_NE(r.all.find("timestamp"), std::string::npos) << r.all;
 }
