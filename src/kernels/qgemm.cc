@@ -1,10 +1,3 @@
-// The float steps after the integer sums must not be contracted into FMAs (qgemm.h's contract).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 #include "kernels/qgemm.h"
 
 #include <algorithm>

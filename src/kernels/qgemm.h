@@ -4,7 +4,8 @@
 //
 // Every kernel (scalar reference, x86 SSE4.1/AVX2, WebAssembly SIMD128) computes bit-identical results: the
 // integer sums are exact, and the float steps after them follow one fixed order (see "Arithmetic" below), with
-// no FMA contraction. So the native tools measure exactly what the browser computes.
+// no FMA contraction (CMakeLists.txt builds everything with -ffp-contract=off). So the native tools measure exactly
+// what the browser computes.
 //
 // Arithmetic (the contract every kernel keeps):
 //   activations   s = max|x| / 127, inv = 127 / max|x|; q = round_half_even(clamp(x * inv, -127, 127));

@@ -3,13 +3,6 @@
 // packed row block of weights) keeps eight int32x4 accumulators.
 #if defined(__wasm_simd128__)
 
-// The float steps after the integer sums must not be contracted into FMAs (qgemm.h's contract).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 #include <wasm_simd128.h>
 
 #include "kernels/qgemm_internal.h"

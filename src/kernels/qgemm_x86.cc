@@ -3,13 +3,6 @@
 // exact, and the float steps are those of qgemm.h's contract (no FMA: AVX2 code is compiled without it).
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE4_1__) && !defined(__EMSCRIPTEN__)
 
-// The float steps after the integer sums must not be contracted into FMAs (qgemm.h's contract).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 #include <immintrin.h>
 
 #include "kernels/qgemm_internal.h"
