@@ -33,7 +33,7 @@ from .dataset import (EVAL_GROUPS, IGNORE_INDEX, BatchSampler, ShardIndex, colla
                       pools_with_shares)
 from .evaluate import greedy_decode, heldout_loss, word_errors
 from .features import data_root
-from .model import Dims, Whisper
+from .model import Dims, Whisper, encoder_positions
 from .specaugment import SpecAugmentConfig, spec_augment
 from .tokens import Tokenizer
 
@@ -65,6 +65,7 @@ class TrainConfig:
     adam_eps: float = 1e-8
     grad_clip: float = 1.0
     label_smoothing: float = 0.1
+    ctc_weight: float = 0.3           # auxiliary CTC loss on the encoder output (training only, not exported)
     # data
     batch_frames: int = 8000          # padded mel frames per optimiser step (100 frames = 1 s)
     max_utts: int = 192
@@ -127,6 +128,28 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: 
                            label_smoothing=label_smoothing, reduction="sum")
 
 
+def ctc_head(d_model: int, n_vocab: int, seed: int) -> torch.nn.Linear:
+    """Projection of encoder states onto the vocabulary plus a blank (the last index) for the auxiliary CTC loss.
+    CTC's monotonic alignment gives the encoder a direct signal from the first steps, so the attention decoder finds
+    its alignment much sooner than with cross-entropy alone; the head is dropped at export."""
+    head = torch.nn.Linear(d_model, n_vocab + 1)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=g) * 0.02)
+        head.bias.zero_()
+    return head
+
+
+def ctc_loss(head: torch.nn.Linear, audio: torch.Tensor, n_frames: torch.Tensor, targets: torch.Tensor,
+             eot: int) -> torch.Tensor:
+    """Summed CTC loss of the encoder output `audio` [B, S, d] against the text tokens of `targets` (the decoder's
+    targets: text, EOT, then padding; the EOT and padding are not CTC labels). Impossible alignments count zero."""
+    log_probs = F.log_softmax(head(audio).float(), dim=-1).transpose(0, 1)  # [S, B, V + 1]
+    labels = (targets != IGNORE_INDEX) & (targets != eot)
+    return F.ctc_loss(log_probs, targets[labels], encoder_positions(n_frames), labels.sum(1),
+                      blank=head.out_features - 1, reduction="sum", zero_infinity=True)
+
+
 def atomic_save(obj, path: str):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -141,6 +164,8 @@ class Trainer:
         self.dims = cfg.dims(tokenizer.n_vocab)
         self.model = Whisper(self.dims).init_weights(cfg.init_seed).to(device)
         self.optimizer = build_optimizer(self.model, cfg)
+        self.ctc_head = ctc_head(self.dims.n_audio_state, self.dims.n_vocab, cfg.init_seed).to(device)
+        self.ctc_optimizer = build_optimizer(self.ctc_head, cfg)
         self.index = ShardIndex(data_dir, tokenizer.encode, max_frames=2 * cfg.n_audio_ctx,
                                 max_text_tokens=cfg.n_text_ctx - 1)
         self.sampler = BatchSampler(self.index, pools_with_shares(cfg.real_share, cfg.noise_share),
@@ -153,7 +178,8 @@ class Trainer:
     # --- state ---------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"format": CHECKPOINT_FORMAT, "version": 1, "config": asdict(self.cfg), "dims": self.dims.to_dict(),
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "ctc_head": self.ctc_head.state_dict(), "ctc_optimizer": self.ctc_optimizer.state_dict(), "step": self.step,
                 "sampler": self.sampler.state_dict(), "stats": self.stats, "eval": self.eval_state,
                 "tokenizer_model": self.tok.sp.serialized_model_proto(),
                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
@@ -161,6 +187,9 @@ class Trainer:
     def load_state_dict(self, state: dict):
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "ctc_head" in state:  # runs started before the CTC loss existed start its head fresh
+            self.ctc_head.load_state_dict(state["ctc_head"])
+            self.ctc_optimizer.load_state_dict(state["ctc_optimizer"])
         self.step = state["step"]
         self.sampler.load_state_dict(state["sampler"])
         self.stats.update(state["stats"])
@@ -176,31 +205,44 @@ class Trainer:
     def train_step(self, micro_batches) -> Dict[str, float]:
         cfg = self.cfg
         lr = learning_rate(cfg, self.step + 1)
-        for group in self.optimizer.param_groups:
+        for group in self.optimizer.param_groups + self.ctc_optimizer.param_groups:
             group["lr"] = lr
         batches = [(pool, collate(self.index, keys, self.tok.sot, self.tok.eot)) for pool, keys in micro_batches]
         n_targets = sum(b.n_targets for _, b in batches)
+        n_ctc_targets = max(1, n_targets - sum(b.mel.shape[0] for _, b in batches))  # no EOT in CTC labels
+        w = cfg.ctc_weight
         augment = self.step >= cfg.spec_augment_from_step
         gen = torch.Generator().manual_seed(cfg.data_seed * 1_000_003 + self.step)
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss_sum, finite = 0.0, True
+        optimizers = (self.optimizer, self.ctc_optimizer)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss_sum, ctc_sum, finite = 0.0, 0.0, True
         for _, b in batches:
             mel = spec_augment(b.mel, b.n_frames, cfg.spec_augment, gen) if augment else b.mel
-            logits = self.model(mel.to(self.device), b.tokens_in.to(self.device), b.n_frames.to(self.device))
-            loss = sequence_loss(logits, b.targets.to(self.device), cfg.label_smoothing)
-            if not torch.isfinite(loss):
+            n_frames, targets = b.n_frames.to(self.device), b.targets.to(self.device)
+            audio, audio_mask = self.model.encoder(mel.to(self.device), n_frames)
+            logits = self.model.decoder(b.tokens_in.to(self.device), audio, audio_mask)
+            loss = sequence_loss(logits, targets, cfg.label_smoothing)
+            total = (1.0 - w) * loss / n_targets
+            if w > 0:
+                ctc = ctc_loss(self.ctc_head, audio, n_frames, targets, self.tok.eot)
+                total = total + w * ctc / n_ctc_targets
+                ctc_sum += float(ctc)
+            if not torch.isfinite(total):
                 finite = False
                 break
-            (loss / n_targets).backward()
+            total.backward()
             loss_sum += float(loss)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)) if finite else \
-            float("nan")
+        params = list(self.model.parameters()) + list(self.ctc_head.parameters())
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)) if finite else float("nan")
         if finite and math.isfinite(grad_norm):
-            self.optimizer.step()
+            for opt in optimizers:
+                opt.step()
         else:
             self.stats["skipped_steps"] += 1
-        self.optimizer.zero_grad(set_to_none=True)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
         self.step += 1
         seconds = sum(b.audio_seconds for _, b in batches)
         self.stats["audio_seconds"] += seconds
@@ -208,7 +250,8 @@ class Trainer:
         self.stats["utterances"] += sum(b.mel.shape[0] for _, b in batches)
         for pool, b in batches:
             self.stats["pool_frames"][pool] = self.stats["pool_frames"].get(pool, 0) + int(b.n_frames.sum())
-        return {"loss": loss_sum / n_targets if finite else float("nan"), "lr": lr, "grad_norm": grad_norm,
+        return {"loss": loss_sum / n_targets if finite else float("nan"),
+                "ctc_loss": ctc_sum / n_ctc_targets if finite else float("nan"), "lr": lr, "grad_norm": grad_norm,
                 "audio_seconds": seconds, "finite": finite and math.isfinite(grad_norm)}
 
     # --- evaluation ----------------------------------------------------------------------------------------------
@@ -299,7 +342,7 @@ class Stop:
 def run(trainer: Trainer, sched: Schedule):
     start = last_ckpt = last_log = last_rescan = time.monotonic()
     last_eval = start
-    window = {"loss": 0.0, "steps": 0, "seconds": 0.0, "audio": 0.0, "grad": 0.0}
+    window = {"loss": 0.0, "ctc": 0.0, "steps": 0, "seconds": 0.0, "audio": 0.0, "grad": 0.0}
     consecutive_bad = 0
     while not Stop.requested:
         now = time.monotonic()
@@ -327,6 +370,7 @@ def run(trainer: Trainer, sched: Schedule):
         if out["finite"]:
             consecutive_bad = 0
             window["loss"] += out["loss"]
+            window["ctc"] += out["ctc_loss"]
             window["grad"] += out["grad_norm"]
             window["steps"] += 1
         else:
@@ -341,8 +385,8 @@ def run(trainer: Trainer, sched: Schedule):
             n = max(1, window["steps"])
             pools = trainer.stats["pool_frames"]
             total = max(1, sum(pools.values()))
-            log.info("step %d loss %.4f lr %.2e gnorm %.2f | audio seen %.2f h | %.1f audio-s/s %.2f s/step | %s",
-                     trainer.step, window["loss"] / n, out["lr"], window["grad"] / n,
+            log.info("step %d loss %.4f ctc %.4f lr %.2e gnorm %.2f | audio seen %.2f h | %.1f audio-s/s %.2f s/step | %s",
+                     trainer.step, window["loss"] / n, window["ctc"] / n, out["lr"], window["grad"] / n,
                      trainer.stats["audio_seconds"] / 3600, window["audio"] / max(1e-9, window["seconds"]),
                      window["seconds"] / max(1, window["steps"]),
                      "frames so far " + " ".join(f"{p} {100.0 * f / total:.0f}%" for p, f in sorted(pools.items())))

@@ -99,6 +99,24 @@ class GradientTest(unittest.TestCase):
             analytic = float(p.grad[idx])
             self.assertAlmostEqual(analytic, numeric, delta=1e-6 + 1e-5 * abs(numeric), msg=name)
 
+    def test_ctc_gradients_match_float64(self):
+        """The auxiliary CTC loss reaches the encoder through its own head: both must get float64-exact gradients."""
+        models, heads = {}, {}
+        for dtype in (torch.float32, torch.float64):
+            models[dtype] = small_model(torch.float32).to(dtype)
+            heads[dtype] = train.ctc_head(DIMS.n_audio_state, DIMS.n_vocab, seed=3).to(dtype)
+            mel, n_frames, _, targets = batch(dtype)
+            with float64_throughout():
+                audio, _ = models[dtype].encoder(mel, n_frames)
+                loss = train.ctc_loss(heads[dtype], audio, n_frames, targets, eot=2)
+            self.assertTrue(torch.isfinite(loss) and float(loss) > 0)
+            loss.backward()
+        pairs = list(zip(models[torch.float32].encoder.named_parameters(), models[torch.float64].encoder.parameters()))
+        pairs += list(zip(heads[torch.float32].named_parameters(), heads[torch.float64].parameters()))
+        for (name, p32), p64 in pairs:
+            err = float((p32.grad.double() - p64.grad).norm() / p64.grad.norm().clamp_min(1e-12))
+            self.assertLess(err, 1e-4, f"{name}: relative gradient error {err:.2e}")
+
 
 if __name__ == "__main__":
     unittest.main()
