@@ -429,6 +429,9 @@ def parse_args(argv=None):
     p.add_argument("--tokenizer", default=None, help="SentencePiece model (default $DATA/tokenizer/sp.model)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run from its last.pt (starts the run if it has no checkpoint yet)")
+    p.add_argument("--init-from", default=None,
+                   help="start a new run from another run's checkpoint (weights and tokenizer; fresh optimiser, step 0): "
+                        "a fine-tuning stage with its own data mix and learning rate")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     for f in fields(Schedule):
@@ -468,6 +471,15 @@ def main(argv=None) -> int:
             setattr(cfg, k, v)
         tokenizer = Tokenizer(model_proto=state["tokenizer_model"])
         log.info("resuming %s at step %d%s", run_dir, state["step"], f" with {overrides}" if overrides else "")
+    elif args.init_from:
+        init = torch.load(args.init_from, map_location="cpu")
+        if init.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{args.init_from} is not a training checkpoint")
+        cfg = TrainConfig.from_dict(init["config"])
+        for k, v in overrides.items():
+            setattr(cfg, k, v)
+        tokenizer = Tokenizer(model_proto=init["tokenizer_model"])
+        log.info("new run %s from the weights of %s (step %d)", run_dir, args.init_from, init["step"])
     else:
         cfg = TrainConfig()
         for k, v in overrides.items():
@@ -479,6 +491,13 @@ def main(argv=None) -> int:
     if state is not None:
         trainer.load_state_dict(state)
         del state
+    elif args.init_from:
+        if init["dims"] != trainer.dims.to_dict():
+            raise ValueError(f"{args.init_from} has model shape {init['dims']}, this run {trainer.dims.to_dict()}")
+        trainer.model.load_state_dict(init["model"])
+        if "ctc_head" in init:
+            trainer.ctc_head.load_state_dict(init["ctc_head"])
+        del init
     n_params = sum(p.numel() for p in trainer.model.parameters())
     log.info("model %s, %.3fM parameters; device %s, %d threads", json.dumps(trainer.dims.to_dict()),
              n_params / 1e6, args.device, torch.get_num_threads())

@@ -127,6 +127,24 @@ class CommandLineTest(LoopTestBase):
         with self.assertRaises(ValueError):  # the model's shape is fixed for a run
             train.main(self.args("--resume", "--d-model", "32"))
 
+    def test_init_from_starts_a_new_run_with_the_weights(self):
+        base = self.args("--max-steps", "2")
+        base[base.index("--run") + 1] = "base"
+        self.assertEqual(train.main(base), 0)
+        source = torch.load(os.path.join(self.root, "runs", "base", "last.pt"))
+        tuned = self.args("--max-steps", "1", "--real-share", "0.5", "--init-from",
+                          os.path.join(self.root, "runs", "base", "last.pt"))
+        tuned[tuned.index("--run") + 1] = "tuned"
+        self.assertEqual(train.main(tuned), 0)
+        state = torch.load(os.path.join(self.root, "runs", "tuned", "last.pt"))
+        self.assertEqual(state["step"], 1)  # a new run: its own step count and warm-up
+        self.assertEqual(state["config"]["real_share"], 0.5)
+        self.assertEqual(state["tokenizer_model"], source["tokenizer_model"])
+        moved = [k for k, v in state["model"].items() if not torch.equal(v, source["model"][k])]
+        self.assertTrue(moved)  # one update away from the source, not from a fresh initialisation
+        delta = max(float((state["model"][k] - source["model"][k]).abs().max()) for k in moved)
+        self.assertLess(delta, 0.05)
+
 
 class WordErrorTest(unittest.TestCase):
     def test_counts_edits_after_normalising(self):
