@@ -13,7 +13,7 @@ import json
 import os
 import struct
 import sys
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -116,7 +116,23 @@ def model_card(state: dict, n_params: int, license_name: str, version: str) -> d
     }
 
 
-def export(checkpoint: str, out_dir: str, license_name: str = "Apache-2.0", version: str = "0.1.0") -> dict:
+def card_wer(report: dict) -> List[dict]:
+    """The model card's WER table from a `models/train/evaluate --out` report: every row of every set (each source
+    and the summaries), each decoding it was scored with."""
+    entries = []
+    for set_name, s in report["sets"].items():
+        for row in s["rows"]:
+            for beam, r in row["beams"].items():
+                if r["wer_percent"] is None:
+                    continue
+                entries.append({"test_set": f"{set_name}/{row['label']}",
+                                "decoding": "greedy" if beam == "1" else f"beam{beam}",
+                                "wer": r["wer_percent"], "words": row["reference_words"]})
+    return entries
+
+
+def export(checkpoint: str, out_dir: str, license_name: str = "Apache-2.0", version: str = "0.1.0",
+           wer_report: Optional[dict] = None) -> dict:
     state = torch.load(checkpoint, map_location="cpu")
     tok = Tokenizer(model_proto=state["tokenizer_model"])
     dims = state["dims"]
@@ -126,7 +142,10 @@ def export(checkpoint: str, out_dir: str, license_name: str = "Apache-2.0", vers
     n_params = int(sum(t.size for t in tensors.values()))
     os.makedirs(out_dir, exist_ok=True)
     write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, {"format": "pt"})
-    config = checkpoint_config(dims, tok, model_card(state, n_params, license_name, version))
+    card = model_card(state, n_params, license_name, version)
+    if wer_report is not None:
+        card["wer"] = card_wer(wer_report)
+    config = checkpoint_config(dims, tok, card)
     for name, obj in (("config.json", config), ("tokenizer.json", tokenizer_json(tok))):
         with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=1, ensure_ascii=False)
@@ -140,8 +159,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--license", default="Apache-2.0")
     p.add_argument("--version", default="0.1.0")
+    p.add_argument("--wer", metavar="REPORT.json",
+                   help="the WER table for the model card: a report written by `models/train/evaluate --out`")
     args = p.parse_args(argv)
-    config = export(args.checkpoint, args.out, args.license, args.version)
+    wer_report = None
+    if args.wer:
+        with open(args.wer, encoding="utf-8") as f:
+            wer_report = json.load(f)
+    config = export(args.checkpoint, args.out, args.license, args.version, wer_report)
     print(f"wrote {args.out}: {config['card']['name']}, step {config['card']['extra']['step']}, "
           f"{config['card']['extra']['parameters']} parameters")
     return 0

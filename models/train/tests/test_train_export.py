@@ -102,6 +102,22 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertGreater(os.path.getsize(out), 4 * sum(p.numel() for p in self.trainer.model.parameters()))
 
+    def test_card_wer_from_an_evaluation_report(self):
+        report = {"sets": {"dev": {"rows": [
+            {"label": "vctk", "reference_words": 40, "beams": {"1": {"wer_percent": 31.5}, "5": {"wer_percent": 29.0}}},
+            {"label": "all", "reference_words": 90, "beams": {"1": {"wer_percent": 33.25}, "5": {"wer_percent": None}}},
+        ]}}}
+        self.assertEqual(export.card_wer(report), [
+            {"test_set": "dev/vctk", "decoding": "greedy", "wer": 31.5, "words": 40},
+            {"test_set": "dev/vctk", "decoding": "beam5", "wer": 29.0, "words": 40},
+            {"test_set": "dev/all", "decoding": "greedy", "wer": 33.25, "words": 90},
+        ])
+        out = os.path.join(self.root, "export-wer")
+        config = export.export(os.path.join(self.root, "runs", "x", "last.pt"), out, wer_report=report)
+        self.assertEqual(len(config["card"]["wer"]), 3)
+        with open(os.path.join(out, "config.json")) as f:
+            self.assertEqual(json.load(f)["card"]["wer"][2]["wer"], 33.25)
+
 
 if __name__ == "__main__":
     unittest.main()
