@@ -26,7 +26,10 @@ if(EARSHOT_TEST_SOURCES)
     target_link_options(earshot_tests PRIVATE
       -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sALLOW_MEMORY_GROWTH=1 -sENVIRONMENT=node -sABORTING_MALLOC=0)
     if(EARSHOT_WASM_THREADS)
-      target_link_options(earshot_tests PRIVATE -sPROXY_TO_PTHREAD=1 -sPTHREAD_POOL_SIZE=4)
+      # main() runs on a pthread; joined workers go back to the pool asynchronously (through the main JS thread),
+      # so the pool has room for main, a full engine pool, the tests' own extra thread and workers in transit.
+      math(EXPR EARSHOT_TEST_POOL_SIZE "2 * ${EARSHOT_WASM_POOL_SIZE} + 2")
+      target_link_options(earshot_tests PRIVATE -sPROXY_TO_PTHREAD=1 -sPTHREAD_POOL_SIZE=${EARSHOT_TEST_POOL_SIZE})
     endif()
     add_test(NAME earshot_tests_wasm COMMAND node --no-experimental-fetch $<TARGET_FILE:earshot_tests>)
   else()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: native GoogleTest + PyTorch parity (ctest), the same unit tests compiled to WebAssembly
-# and run under Node, short libFuzzer runs, and the training recipe's Python tests.
+# (plain and with pthreads) and run under Node, short libFuzzer runs, and the training recipe's Python tests.
 # Usage: scripts/test.sh            (expects scripts/setup.sh to have run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,12 @@ wasm() {
     tests/js/wasm_vs_native.sh build/native build/wasm
 }
 
+wasm_mt() {  # the pthreads module and the unit tests with pthreads: the multi-thread tests run here too
+  emcmake cmake -S . -B build/wasm-mt -DCMAKE_BUILD_TYPE=Release -DEARSHOT_WASM_THREADS=ON >/dev/null &&
+    cmake --build build/wasm-mt -j"$JOBS" &&
+    ctest --test-dir build/wasm-mt --output-on-failure
+}
+
 fuzz() {
   CC=clang CXX=clang++ cmake -S . -B build/fuzz -DEARSHOT_FUZZ=ON -DEARSHOT_TESTS=OFF >/dev/null &&
     cmake --build build/fuzz -j"$JOBS" &&
@@ -51,6 +57,7 @@ recipe() {
 total_start=$SECONDS
 stage native native
 stage wasm wasm
+stage wasm-mt wasm_mt
 stage fuzz fuzz
 stage recipe recipe
 echo "test suite: $((SECONDS - total_start)) s"

@@ -10,6 +10,7 @@
 
 #include "audio/wav.h"
 #include "cli/commands.h"
+#include "core/thread_pool.h"
 #include "decode/detokenizer.h"
 #include "decode/transcriber.h"
 #include "model/model.h"
@@ -28,12 +29,15 @@ constexpr char kUsage[] =
     "  --max-tokens N    most tokens generated per 30-s window (default: half the text context)\n"
     "  --timestamps      generate timestamp tokens and timed segments (models that have them)\n"
     "  --language CODE   language of the audio for multilingual models (default en)\n"
+    "  --threads N       threads for the matrix products and attention (default 1; results are identical\n"
+    "                    for every count)\n"
     "  --json            print JSON: text, segments, tokens with log-probs, no-speech probability, timings\n"
     "  -h, --help        show this help\n";
 
 struct Args {
   std::string model, audio;
   DecodeOptions options;
+  int threads = 1;
   bool json = false;
 };
 
@@ -76,6 +80,9 @@ int ParseArgs(int argc, char** argv, Args* a) {
     } else if (arg == "--language") {
       if (!value(&v) || !*v) return UsageError("--language needs a language code");
       a->options.language = v;
+    } else if (arg == "--threads") {
+      if (!value(&v) || !ParseInt(v, 1, MaxThreadCount(), &a->threads))
+        return UsageError("--threads needs a number in 1.." + std::to_string(MaxThreadCount()));
     } else if (arg == "--timestamps") {
       a->options.timestamps = true;
     } else if (arg == "--json") {
@@ -102,6 +109,10 @@ double Ms(std::chrono::steady_clock::time_point t0) {
 int RunTranscribe(int argc, char** argv) {
   Args args;
   if (int rc = ParseArgs(argc, argv, &args); rc >= 0) return rc;
+  if (Status s = SetThreadCount(args.threads); !s.ok()) {
+    std::fprintf(stderr, "earshot transcribe: %s\n", s.message().c_str());
+    return 1;
+  }
   const auto t_start = std::chrono::steady_clock::now();
 
   auto model = Model::FromFile(args.model);
@@ -148,6 +159,7 @@ int RunTranscribe(int argc, char** argv) {
                     {"decode_ms", t.decode_ms},
                     {"total_ms", Ms(t_start)}};
   out["audio_seconds"] = static_cast<double>(pcm->size()) / 16000.0;
+  out["threads"] = ThreadCount();
   std::printf("%s\n", out.dump(2, ' ', false, json::error_handler_t::replace).c_str());
   return 0;
 }

@@ -38,6 +38,18 @@ LogitFilter::LogitFilter(LogitFilterConfig config) : config_(std::move(config)) 
 }
 
 void LogitFilter::Apply(float* logits, const int* generated, int n_generated) const {
+  ApplyRules(logits, generated, n_generated);
+  const int n = config_.n_vocab, eot = config_.eot;
+  if (n_generated >= config_.min_tokens_before_eot || eot < 0 || eot >= n) return;
+  // Only while another token remains possible: a row with nothing left would have no log-probs at all.
+  for (int id = 0; id < n; ++id)
+    if (id != eot && logits[id] != kNegInf) {
+      logits[eot] = kNegInf;
+      return;
+    }
+}
+
+void LogitFilter::ApplyRules(float* logits, const int* generated, int n_generated) const {
   const int n = config_.n_vocab;
   for (int id = 0; id < n; ++id)
     if (always_[id]) logits[id] = kNegInf;

@@ -17,6 +17,9 @@ struct LogitFilterConfig {
   std::vector<int> begin_suppress_tokens; // not generated as the first token
   bool timestamps = false;                // generate timestamp tokens (needs timestamp_begin >= 0)
   int max_initial_timestamp_index = 50;   // first timestamp at most 1.0 s (50 steps of 0.02 s)
+  // EOT is suppressed until this many tokens were generated. Benchmarks on random weights set it to the
+  // token budget so every run decodes the same number of tokens.
+  int min_tokens_before_eot = 0;
 };
 
 // The configuration a model's metadata implies.
@@ -31,12 +34,15 @@ class LogitFilter {
   // timestamp id and no_timestamps. With timestamps on, Whisper's rules instead of the last two:
   // no_timestamps never; timestamps come in pairs (after a lone timestamp only another timestamp or EOT,
   // after a pair no timestamp); they never decrease; the first token is a timestamp <= the initial limit;
-  // when the timestamps' total probability beats every text token, a timestamp is forced.
+  // when the timestamps' total probability beats every text token, a timestamp is forced. Then EOT while
+  // fewer than min_tokens_before_eot were generated, unless nothing else is left.
   void Apply(float* logits, const int* generated, int n_generated) const;
 
   const LogitFilterConfig& config() const { return config_; }
 
  private:
+  void ApplyRules(float* logits, const int* generated, int n_generated) const;  // all but the EOT minimum
+
   LogitFilterConfig config_;
   std::vector<uint8_t> always_;        // 1 = suppressed at every position
   mutable std::vector<float> scratch_;  // log-probs for the timestamp rule; one filter per decoding run

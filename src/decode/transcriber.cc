@@ -123,6 +123,8 @@ Expected<WindowDecode> Transcriber::DecodeWindow(const EncoderOutput& audio, con
   const HyperParams& hp = meta.hparams;
   const int V = hp.n_vocab;
   if (options.beam_size < 1 || options.beam_size > 64) return Status::Error("beam size must be in 1..64");
+  if (options.min_new_tokens < 0) return Status::Error("min_new_tokens must not be negative");
+  const auto t0 = std::chrono::steady_clock::now();
   WindowDecode out;
   EARSHOT_ASSIGN_OR_RETURN(out.prompt, BuildPrompt(meta, options));
   const int L = static_cast<int>(out.prompt.size());
@@ -132,6 +134,7 @@ Expected<WindowDecode> Transcriber::DecodeWindow(const EncoderOutput& audio, con
                                                                         L + max_new));
   std::vector<float> logits(static_cast<size_t>(L) * V);
   EARSHOT_RETURN_IF_ERROR(session.Forward(out.prompt.data(), 1, L, logits.data(), /*all_positions=*/true));
+  out.prompt_ms = MillisecondsSince(t0);
 
   // No-speech probability: P(no_speech) right after SOT when the model has that token, else P(EOT) as the
   // first generated token, both from the unfiltered distribution.
@@ -143,7 +146,9 @@ Expected<WindowDecode> Transcriber::DecodeWindow(const EncoderOutput& audio, con
     out.no_speech_prob = SoftmaxProb(logits.data() + static_cast<size_t>(L - 1) * V, V, meta.special.eot);
   }
 
-  LogitFilter filter(MakeLogitFilterConfig(meta, options.timestamps));
+  LogitFilterConfig filter_config = MakeLogitFilterConfig(meta, options.timestamps);
+  filter_config.min_tokens_before_eot = options.min_new_tokens;
+  LogitFilter filter(std::move(filter_config));
   BeamOptions beam;
   beam.beam_size = options.beam_size;
   beam.max_new_tokens = max_new;
@@ -175,6 +180,8 @@ Expected<Transcript> Transcriber::Transcribe(const float* pcm16k, size_t n, cons
     t0 = std::chrono::steady_clock::now();
     EARSHOT_ASSIGN_OR_RETURN(WindowDecode decoded, DecodeWindow(audio, options));
     result.decode_ms += MillisecondsSince(t0);
+    result.prompt_ms += decoded.prompt_ms;
+    result.decode_steps += decoded.beam.steps;
 
     const Hypothesis& best = decoded.beam.best;
     if (offset == 0) result.no_speech_prob = decoded.no_speech_prob;

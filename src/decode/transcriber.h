@@ -26,6 +26,9 @@ namespace earshot {
 struct DecodeOptions {
   int beam_size = 5;
   int max_new_tokens = 0;  // 0: n_text_ctx/2 - prompt length
+  // No EOT before this many tokens per window. Equal to max_new_tokens it fixes the decoded length, as
+  // benchmarks on random weights need (they would otherwise stop at an arbitrary point).
+  int min_new_tokens = 0;
   bool timestamps = false;
   std::string language = "en";  // multilingual models only
 };
@@ -48,6 +51,8 @@ struct Transcript {
   float no_speech_prob = 0;  // of the first window
   float avg_logprob = 0;     // sum_logprob / (tokens + 1), over all windows
   double mel_ms = 0, encode_ms = 0, decode_ms = 0;
+  double prompt_ms = 0;  // part of decode_ms: starting the decoder (cross-attention K/V) and the prompt
+  int decode_steps = 0;  // decoder calls after the prompt, all windows; per step: (decode_ms - prompt_ms) / steps
 };
 
 // Everything about decoding one window, for tools that need more than the transcript (earshot dump).
@@ -55,6 +60,7 @@ struct WindowDecode {
   std::vector<int> prompt;
   BeamResult beam;
   float no_speech_prob = 0;
+  double prompt_ms = 0;  // decoder start and prompt, before the search
 };
 
 // Whisper's prompt for these options: meta.special.default_prompt; for multilingual models plus the

@@ -23,10 +23,13 @@ struct AttentionArgs {
   int causal_offset = -1;
 };
 
-// Floats of scratch Attention needs for these sizes (queries are processed in blocks, so this stays small).
+// Floats of scratch one thread of Attention needs for these sizes (queries are processed in blocks, so this
+// stays small).
 size_t AttentionScratchSize(int n_q, int n_kv);
 
-// softmax(q k^T / sqrt(d_head)) v per head.
-void Attention(const AttentionArgs& args, float* scratch);
+// softmax(q k^T / sqrt(d_head)) v per head. `scratch` holds scratch_slots * AttentionScratchSize(n_q, n_kv)
+// floats; with more than one slot, heads and query blocks are shared among up to that many threads of the pool
+// (each (head, query block) is computed the same way whichever thread takes it).
+void Attention(const AttentionArgs& args, float* scratch, int scratch_slots = 1);
 
 }  // namespace earshot

@@ -7,6 +7,7 @@
 
 #include "kernels/f16.h"
 #include "kernels/ops.h"
+#include "kernels/product_split.h"
 
 namespace earshot {
 namespace {
@@ -86,32 +87,61 @@ void ComputeBlock(int m0, int m1, int n0, int n1, int K, const float* x, size_t 
   }
 }
 
-}  // namespace
-
-void GemmF32(int M, int N, int K, const float* x, size_t ldx, const float* w, size_t ldw, float* y, size_t ldy,
-             const GemmEpilogue& ep) {
-  for (int m0 = 0; m0 < M; m0 += kRowBlock) {
-    const int m1 = std::min(M, m0 + kRowBlock);
-    for (int n0 = 0; n0 < N; n0 += kColTile) {
-      const int n1 = std::min(N, n0 + kColTile);
+// Rows [m_begin, m_end) x columns [n_begin, n_end) of GemmF32 (n_begin a multiple of kColTile).
+void GemmF32Range(int m_begin, int m_end, int n_begin, int n_end, int K, const float* x, size_t ldx, const float* w,
+                  size_t ldw, float* y, size_t ldy, const GemmEpilogue& ep) {
+  for (int m0 = m_begin; m0 < m_end; m0 += kRowBlock) {
+    const int m1 = std::min(m_end, m0 + kRowBlock);
+    for (int n0 = n_begin; n0 < n_end; n0 += kColTile) {
+      const int n1 = std::min(n_end, n0 + kColTile);
       ComputeBlock(m0, m1, n0, n1, K, x, ldx, w + static_cast<size_t>(n0) * ldw, ldw, y, ldy, ep);
     }
   }
 }
 
-void GemmF16(int M, int N, int K, const float* x, size_t ldx, const uint16_t* w, size_t ldw, float* y,
-             size_t ldy, const GemmEpilogue& ep) {
-  // One converted tile of kColTile weight rows; grows to the largest K seen and is then reused. Each tile is
-  // converted once and used for every row of x: the conversion costs about as much as a few rows of
-  // arithmetic, while streaming x past each tile again is cheap (it stays in L2/L3).
+// The same with f16 weights: each tile of kColTile weight rows is converted once and used for every row of
+// x. The conversion costs about as much as a few rows of arithmetic, while streaming x past each tile again is
+// cheap (it stays in L2/L3).
+void GemmF16Range(int m_begin, int m_end, int n_begin, int n_end, int K, const float* x, size_t ldx,
+                  const uint16_t* w, size_t ldw, float* y, size_t ldy, const GemmEpilogue& ep) {
+  // One converted tile per thread; grows to the largest K seen and is then reused.
   thread_local std::vector<float> tile;
   if (tile.size() < static_cast<size_t>(kColTile) * K) tile.resize(static_cast<size_t>(kColTile) * K);
-  for (int n0 = 0; n0 < N; n0 += kColTile) {
-    const int n1 = std::min(N, n0 + kColTile);
+  for (int n0 = n_begin; n0 < n_end; n0 += kColTile) {
+    const int n1 = std::min(n_end, n0 + kColTile);
     for (int n = n0; n < n1; ++n)
       F16ToF32Array(w + static_cast<size_t>(n) * ldw, tile.data() + static_cast<size_t>(n - n0) * K, K);
-    ComputeBlock(0, M, n0, n1, K, x, ldx, tile.data(), K, y, ldy, ep);
+    ComputeBlock(m_begin, m_end, n0, n1, K, x, ldx, tile.data(), K, y, ldy, ep);
   }
+}
+
+// Runs range(m0, m1, n0, n1) over a split of the M x N output among the pool's threads.
+template <class RangeFn>
+void SplitGemm(int M, int N, int K, const RangeFn& range) {
+  if (M <= 0 || N <= 0) return;
+  const ProductSplit split(M, N, K, kRowBlock, kColTile);
+  if (split.tasks() == 1) return range(0, M, 0, N);
+  ParallelFor(split.tasks(), [&](int t) {
+    int m0, m1, n0, n1;
+    split.Range(t, &m0, &m1, &n0, &n1);
+    range(m0, m1, n0, n1);
+  });
+}
+
+}  // namespace
+
+void GemmF32(int M, int N, int K, const float* x, size_t ldx, const float* w, size_t ldw, float* y, size_t ldy,
+             const GemmEpilogue& ep) {
+  SplitGemm(M, N, K, [&](int m0, int m1, int n0, int n1) {
+    GemmF32Range(m0, m1, n0, n1, K, x, ldx, w, ldw, y, ldy, ep);
+  });
+}
+
+void GemmF16(int M, int N, int K, const float* x, size_t ldx, const uint16_t* w, size_t ldw, float* y,
+             size_t ldy, const GemmEpilogue& ep) {
+  SplitGemm(M, N, K, [&](int m0, int m1, int n0, int n1) {
+    GemmF16Range(m0, m1, n0, n1, K, x, ldx, w, ldw, y, ldy, ep);
+  });
 }
 
 namespace {

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
+
+#include "core/thread_pool.h"
 
 namespace earshot {
 namespace {
@@ -53,13 +56,48 @@ void SoftmaxRows(float* x, int rows, int n, size_t ld) {
 }
 
 void LogSoftmax(float* x, int n) {
+  // Vocabulary-sized rows are cut into fixed chunks whose partial results are combined in chunk order: the cut
+  // does not depend on the thread count, so neither does the result. Threads take whole chunks.
+  constexpr int kChunk = 2048;
+  constexpr int64_t kWorkPerElement = 16;  // an exp and a double add, against one multiply-add of a product
+  const int chunks = (n + kChunk - 1) / kChunk;
+  const int tasks = TaskCountFor(static_cast<int64_t>(n) * kWorkPerElement, chunks);
+  auto for_chunks = [&](auto&& per_chunk) {
+    ParallelFor(tasks, [&](int t) {
+      const int c1 = static_cast<int>(static_cast<int64_t>(chunks) * (t + 1) / tasks);
+      for (int c = static_cast<int>(static_cast<int64_t>(chunks) * t / tasks); c < c1; ++c)
+        per_chunk(c, c * kChunk, std::min(n, (c + 1) * kChunk));
+    });
+  };
+  std::vector<float> chunk_max(static_cast<size_t>(chunks), -std::numeric_limits<float>::infinity());
+  for_chunks([&](int c, int i0, int i1) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (int i = i0; i < i1; ++i) m = std::max(m, x[i]);
+    chunk_max[static_cast<size_t>(c)] = m;
+  });
   float max_v = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < n; ++i) max_v = std::max(max_v, x[i]);
+  for (float m : chunk_max) max_v = std::max(max_v, m);
   if (max_v == -std::numeric_limits<float>::infinity()) return;
-  double sum = 0;  // vocabulary-sized sums: double keeps the normaliser accurate
-  for (int i = 0; i < n; ++i) sum += FastExp(x[i] - max_v);
+  // Vocabulary-sized sums: double keeps the normaliser accurate.
+  std::vector<double> chunk_sum(static_cast<size_t>(chunks), 0.0);
+  for_chunks([&](int c, int i0, int i1) {
+    // The exponentials in blocks (a loop compilers vectorise), then the double sum in element order.
+    constexpr int kBlock = 256;
+    float e[kBlock];
+    double sum = 0;
+    for (int b = i0; b < i1; b += kBlock) {
+      const int len = std::min(kBlock, i1 - b);
+      for (int j = 0; j < len; ++j) e[j] = FastExp(x[b + j] - max_v);
+      for (int j = 0; j < len; ++j) sum += e[j];
+    }
+    chunk_sum[static_cast<size_t>(c)] = sum;
+  });
+  double sum = 0;
+  for (double s : chunk_sum) sum += s;
   const float log_z = max_v + static_cast<float>(std::log(sum));
-  for (int i = 0; i < n; ++i) x[i] -= log_z;
+  for_chunks([&](int, int i0, int i1) {
+    for (int i = i0; i < i1; ++i) x[i] -= log_z;
+  });
 }
 
 void Im2ColK3(const float* in, int channels, int n_in, size_t stride_c, size_t stride_t, int stride, float* cols) {

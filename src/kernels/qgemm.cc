@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/thread_pool.h"
+#include "kernels/product_split.h"
 #include "kernels/qgemm_internal.h"
 
 namespace earshot {
@@ -261,11 +263,33 @@ Status QGemm(int M, const float* x, size_t ldx, const QWeights& w, float* y, siz
   EARSHOT_RETURN_IF_ERROR(Reserve(&scratch.scales, static_cast<size_t>(M) * sizeof(float), "activation scales"));
   int8_t* q = reinterpret_cast<int8_t*>(scratch.q.data());
   float* xs = reinterpret_cast<float*>(scratch.scales.data());
-  for (int m = 0; m < M; ++m)
-    xs[m] = QuantizeActivationRow(x + static_cast<size_t>(m) * ldx, w.cols, static_cast<int>(ldq),
-                                  q + static_cast<size_t>(m) * ldq);
+  // Rows are quantized independently: split them when there are enough (a row costs about as much as
+  // kQuantizeWork multiply-adds per element).
+  constexpr int64_t kQuantizeWork = 16;
+  const int quantize_tasks = TaskCountFor(static_cast<int64_t>(M) * w.cols * kQuantizeWork, M);
+  ParallelFor(quantize_tasks, [&](int t) {
+    const int m1 = static_cast<int>(static_cast<int64_t>(M) * (t + 1) / quantize_tasks);
+    for (int m = static_cast<int>(static_cast<int64_t>(M) * t / quantize_tasks); m < m1; ++m)
+      xs[m] = QuantizeActivationRow(x + static_cast<size_t>(m) * ldx, w.cols, static_cast<int>(ldq),
+                                    q + static_cast<size_t>(m) * ldq);
+  });
   const QGemmKernel& k = kernel ? *kernel : BestQGemmKernel();
-  (w.dtype == DType::I4 ? k.i4 : k.i8)(M, q, ldq, xs, w, 0, w.rows, y, ldy, ep);
+  const QGemmFn fn = w.dtype == DType::I4 ? k.i4 : k.i8;
+  // Output columns in whole row blocks of the packed weights; rows in the kernels' activation blocks.
+  const ProductSplit split(M, w.rows, w.cols, qgemm_detail::kQRowBlock, kQPackRows);
+  if (split.tasks() == 1) {
+    fn(M, q, ldq, xs, w, 0, w.rows, y, ldy, ep);
+    return Status::Ok();
+  }
+  ParallelFor(split.tasks(), [&](int t) {
+    int m0, m1, n0, n1;
+    split.Range(t, &m0, &m1, &n0, &n1);
+    // A row range is a smaller product over the same columns: the residual moves with the rows.
+    GemmEpilogue rows_ep = ep;
+    if (rows_ep.residual) rows_ep.residual += static_cast<size_t>(m0) * ep.ld_residual;
+    fn(m1 - m0, q + static_cast<size_t>(m0) * ldq, ldq, xs + m0, w, n0, n1, y + static_cast<size_t>(m0) * ldy, ldy,
+       rows_ep);
+  });
   return Status::Ok();
 }
 

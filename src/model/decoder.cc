@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/thread_pool.h"
 #include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
@@ -15,6 +16,13 @@ Status Project(const float* in, int n, int d, const LinearWeights& w, float* out
   GemmEpilogue ep = extra;
   ep.bias = w.bias_or_null();
   return Linear(in, n, static_cast<size_t>(d), *w.weight, out, static_cast<size_t>(w.weight->shape[0]), ep);
+}
+
+// Threads whose attention score blocks of `slot_size` floats fit in `scores` (the thread count may have
+// changed since it was reserved).
+int SlotsIn(const FloatBuffer& scores, size_t slot_size) {
+  const size_t fit = slot_size ? scores.capacity() / slot_size : 1;
+  return static_cast<int>(std::max<size_t>(1, std::min<size_t>(fit, static_cast<size_t>(ThreadCount()))));
 }
 
 }  // namespace
@@ -70,8 +78,11 @@ Status DecoderSession::ReserveScratch(int n, int n_keys_max) {
   EARSHOT_RETURN_IF_ERROR(v_.Reserve(nd, "decoder activations"));
   EARSHOT_RETURN_IF_ERROR(attn_.Reserve(nd, "decoder activations"));
   EARSHOT_RETURN_IF_ERROR(mlp_.Reserve(nd * 4, "decoder activations"));
+  // One block of attention scores per thread. AttentionScratchSize(n, keys) also covers the per-row blocks of
+  // self-attention (n_tokens <= n queries).
   EARSHOT_RETURN_IF_ERROR(scores_.Reserve(
-      std::max(AttentionScratchSize(n, n_audio_), AttentionScratchSize(n, n_keys_max)), "attention scores"));
+      std::max(AttentionScratchSize(n, n_audio_), AttentionScratchSize(n, n_keys_max)) * ThreadCount(),
+      "attention scores"));
   return Status::Ok();
 }
 
@@ -142,26 +153,36 @@ Status DecoderSession::Block(int layer, int rows, int n_tokens) {
   EARSHOT_RETURN_IF_ERROR(Project(h, n, d_, w.attn.value, v_.data()));
   const size_t chunk = static_cast<size_t>(n_tokens) * d_ * sizeof(float);
   for (int r = 0; r < rows; ++r) {
-    float* k_cache = cache_.keys(layer, r);
-    float* v_cache = cache_.values(layer, r);
-    std::memcpy(k_cache + static_cast<size_t>(start) * d_, k_.data() + static_cast<size_t>(r) * n_tokens * d_, chunk);
-    std::memcpy(v_cache + static_cast<size_t>(start) * d_, v_.data() + static_cast<size_t>(r) * n_tokens * d_, chunk);
+    std::memcpy(cache_.keys(layer, r) + static_cast<size_t>(start) * d_,
+                k_.data() + static_cast<size_t>(r) * n_tokens * d_, chunk);
+    std::memcpy(cache_.values(layer, r) + static_cast<size_t>(start) * d_,
+                v_.data() + static_cast<size_t>(r) * n_tokens * d_, chunk);
+  }
+  // One (row, head) pair per unit, shared among threads: each head is read in place as a one-head attention
+  // (the same arithmetic as inside a many-head call).
+  const size_t self_slot = AttentionScratchSize(n_tokens, start + n_tokens);
+  const int64_t work = 2 * static_cast<int64_t>(rows) * n_tokens * (start + n_tokens) * d_;
+  const int slots = std::min(SlotsIn(scores_, self_slot), TaskCountFor(work, rows * n_head));
+  ParallelForSlots(rows * n_head, slots, [&](int unit, int slot) {
+    const int r = unit / n_head;
+    const size_t head_offset = static_cast<size_t>(unit % n_head) * d_head;
+    const size_t row_offset = static_cast<size_t>(r) * n_tokens * d_ + head_offset;
     AttentionArgs a;
     a.n_q = n_tokens;
     a.n_kv = start + n_tokens;
-    a.n_head = n_head;
+    a.n_head = 1;
     a.d_head = d_head;
-    a.q = q_.data() + static_cast<size_t>(r) * n_tokens * d_;
+    a.q = q_.data() + row_offset;
     a.ldq = d_;
-    a.k = k_cache;
+    a.k = cache_.keys(layer, r) + head_offset;
     a.ldk = cache_.row_stride();
-    a.v = v_cache;
+    a.v = cache_.values(layer, r) + head_offset;
     a.ldv = cache_.row_stride();
-    a.out = attn_.data() + static_cast<size_t>(r) * n_tokens * d_;
+    a.out = attn_.data() + row_offset;
     a.ldo = d_;
     a.causal_offset = start;
-    Attention(a, scores_.data());
-  }
+    Attention(a, scores_.data() + slot * self_slot);
+  });
   EARSHOT_RETURN_IF_ERROR(Project(attn_.data(), n, d_, w.attn.out, x, residual));
 
   // Cross-attention over the audio, shared by all rows.
@@ -181,7 +202,7 @@ Status DecoderSession::Block(int layer, int rows, int n_tokens) {
   c.ldv = d_;
   c.out = attn_.data();
   c.ldo = d_;
-  Attention(c, scores_.data());
+  Attention(c, scores_.data(), SlotsIn(scores_, AttentionScratchSize(n, n_audio_)));
   EARSHOT_RETURN_IF_ERROR(Project(attn_.data(), n, d_, w.cross_attn.out, x, residual));
 
   // MLP.

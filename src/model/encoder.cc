@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/thread_pool.h"
 #include "kernels/attention.h"
 #include "kernels/float_buffer.h"
 #include "kernels/linear.h"
@@ -15,6 +16,18 @@ Status Project(const float* in, int n, int d_in, const LinearWeights& w, float* 
   GemmEpilogue ep = extra;
   ep.bias = w.bias_or_null();
   return Linear(in, n, static_cast<size_t>(d_in), *w.weight, out, static_cast<size_t>(w.weight->shape[0]), ep);
+}
+
+// LayerNorm with its rows shared among the pool's threads (rows are independent).
+void ParallelLayerNorm(const float* in, float* out, int rows, int dim, const NormWeights& w) {
+  constexpr int64_t kWorkPerElement = 32;  // a few passes in double, against one multiply-add of a product
+  const int tasks = TaskCountFor(static_cast<int64_t>(rows) * dim * kWorkPerElement, rows);
+  ParallelFor(tasks, [&](int t) {
+    const int r0 = static_cast<int>(static_cast<int64_t>(rows) * t / tasks);
+    const int r1 = static_cast<int>(static_cast<int64_t>(rows) * (t + 1) / tasks);
+    const size_t offset = static_cast<size_t>(r0) * dim;
+    LayerNorm(in + offset, out + offset, r1 - r0, dim, w.gamma.data(), w.beta.data());
+  });
 }
 
 }  // namespace
@@ -31,22 +44,27 @@ Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_fram
   const int T = PositionsForFrames(n_frames);
   const size_t td = static_cast<size_t>(T) * d;
 
-  FloatBuffer cols, conv, x, h, q, k, v, attn, mlp, scores;
-  const size_t cols_size = std::max(static_cast<size_t>(n_frames) * n_mels * 3, td * 3);
-  EARSHOT_RETURN_IF_ERROR(cols.Reserve(cols_size, "encoder convolution buffer"));
+  FloatBuffer conv, x, h, q, k, v, attn, shared;
   EARSHOT_RETURN_IF_ERROR(conv.Reserve(static_cast<size_t>(n_frames) * d, "encoder activations"));
   for (FloatBuffer* b : {&x, &h, &q, &k, &v, &attn})
     EARSHOT_RETURN_IF_ERROR(b->Reserve(td, "encoder activations"));
-  EARSHOT_RETURN_IF_ERROR(mlp.Reserve(td * 4, "encoder activations"));
-  EARSHOT_RETURN_IF_ERROR(scores.Reserve(AttentionScratchSize(T, T), "attention scores"));
+  // The convolutions' lowered input, the attention scores (one block per thread) and the MLP's hidden
+  // activations are never live at the same time: one buffer holds each in turn.
+  const int attention_slots = ThreadCount();
+  const size_t cols_size = std::max(static_cast<size_t>(n_frames) * n_mels * 3, td * 3);
+  EARSHOT_RETURN_IF_ERROR(shared.Reserve(
+      std::max({cols_size, AttentionScratchSize(T, T) * attention_slots, td * 4}), "encoder activations"));
+  float* const cols = shared.data();
+  float* const scores = shared.data();
+  float* const mlp = shared.data();
 
   // conv1 (stride 1) + GELU over the channel-major mel; conv2 (stride 2) + GELU over the time-major result.
   GemmEpilogue gelu;
   gelu.gelu = true;
-  Im2ColK3(mel, n_mels, n_frames, static_cast<size_t>(n_frames), 1, 1, cols.data());
-  EARSHOT_RETURN_IF_ERROR(Project(cols.data(), n_frames, n_mels * 3, weights_->conv1, conv.data(), gelu));
-  Im2ColK3(conv.data(), d, n_frames, 1, static_cast<size_t>(d), 2, cols.data());
-  EARSHOT_RETURN_IF_ERROR(Project(cols.data(), T, d * 3, weights_->conv2, x.data(), gelu));
+  Im2ColK3(mel, n_mels, n_frames, static_cast<size_t>(n_frames), 1, 1, cols);
+  EARSHOT_RETURN_IF_ERROR(Project(cols, n_frames, n_mels * 3, weights_->conv1, conv.data(), gelu));
+  Im2ColK3(conv.data(), d, n_frames, 1, static_cast<size_t>(d), 2, cols);
+  EARSHOT_RETURN_IF_ERROR(Project(cols, T, d * 3, weights_->conv2, x.data(), gelu));
 
   // Positions: the stored table (first T rows) or Whisper's sinusoids.
   if (weights_->audio_positions) {
@@ -65,7 +83,7 @@ Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_fram
   residual.ld_residual = static_cast<size_t>(d);
   const int n_head = hp.n_audio_head;
   for (const EncoderBlockWeights& w : weights_->encoder_blocks) {
-    LayerNorm(x.data(), h.data(), T, d, w.attn_ln.gamma.data(), w.attn_ln.beta.data());
+    ParallelLayerNorm(x.data(), h.data(), T, d, w.attn_ln);
     EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.attn.query, q.data()));
     EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.attn.key, k.data()));
     EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.attn.value, v.data()));
@@ -82,19 +100,19 @@ Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_fram
     a.ldv = d;
     a.out = attn.data();
     a.ldo = d;
-    Attention(a, scores.data());
+    Attention(a, scores, attention_slots);
     EARSHOT_RETURN_IF_ERROR(Project(attn.data(), T, d, w.attn.out, x.data(), residual));
 
-    LayerNorm(x.data(), h.data(), T, d, w.mlp_ln.gamma.data(), w.mlp_ln.beta.data());
-    EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.mlp_up, mlp.data(), gelu));
-    EARSHOT_RETURN_IF_ERROR(Project(mlp.data(), T, 4 * d, w.mlp_down, x.data(), residual));
+    ParallelLayerNorm(x.data(), h.data(), T, d, w.mlp_ln);
+    EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.mlp_up, mlp, gelu));
+    EARSHOT_RETURN_IF_ERROR(Project(mlp, T, 4 * d, w.mlp_down, x.data(), residual));
   }
 
   EncoderOutput out;
   out.n_positions = T;
   out.d = d;
   out.data.resize(td);
-  LayerNorm(x.data(), out.data.data(), T, d, weights_->ln_post.gamma.data(), weights_->ln_post.beta.data());
+  ParallelLayerNorm(x.data(), out.data.data(), T, d, weights_->ln_post);
   return out;
 }
 

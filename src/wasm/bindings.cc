@@ -4,6 +4,7 @@
 // Bytes travel without extra copies: JavaScript asks for a buffer inside the WebAssembly heap (a typed-array view),
 // fills it, then hands it over (`loadModel`, `transcribe`).
 #include <emscripten/bind.h>
+#include <emscripten/heap.h>
 #include <emscripten/val.h>
 
 #include <memory>
@@ -12,6 +13,7 @@
 #include "audio/resample.h"
 #include "audio/wav.h"
 #include "core/aligned_buffer.h"
+#include "core/thread_pool.h"
 #include "decode/transcriber.h"
 #include "model/model.h"
 
@@ -77,7 +79,8 @@ class Engine {
     return out;
   }
 
-  // Transcribes the audio buffer. options: {beamSize, timestamps, language, maxTokens}.
+  // Transcribes the audio buffer. options: {beamSize, timestamps, language, maxTokens, minTokens}; minTokens
+  // equal to maxTokens decodes exactly that many tokens per window (benchmarks on random weights).
   val transcribe(val options) {
     if (!transcriber_) return ErrorObject("no model loaded");
     DecodeOptions decode;
@@ -85,6 +88,7 @@ class Engine {
     if (options.hasOwnProperty("timestamps")) decode.timestamps = options["timestamps"].as<bool>();
     if (options.hasOwnProperty("language")) decode.language = options["language"].as<std::string>();
     if (options.hasOwnProperty("maxTokens")) decode.max_new_tokens = options["maxTokens"].as<int>();
+    if (options.hasOwnProperty("minTokens")) decode.min_new_tokens = options["minTokens"].as<int>();
     auto result = transcriber_->Transcribe(audio_samples_data(), audio_samples(), decode);
     if (!result.ok()) return ErrorObject(result.status().message());
     const Transcript& t = result.value();
@@ -118,6 +122,8 @@ class Engine {
     timings.set("melMs", t.mel_ms);
     timings.set("encodeMs", t.encode_ms);
     timings.set("decodeMs", t.decode_ms);
+    timings.set("promptMs", t.prompt_ms);        // part of decodeMs: decoder start and prompt
+    timings.set("decodeSteps", t.decode_steps);  // decoder calls after the prompt
     out.set("timings", timings);
     return out;
   }
@@ -144,6 +150,18 @@ class Engine {
     return out;
   }
 
+  // Threads the engine uses, the caller included (engine-wide, not per Engine). More than one needs the
+  // pthreads build; returns {} or {error}.
+  val setThreads(int n) {
+    const Status s = SetThreadCount(n);
+    return s.ok() ? val::object() : ErrorObject(s.message());
+  }
+  int threads() const { return ThreadCount(); }
+  int maxThreads() const { return MaxThreadCount(); }
+
+  // Bytes of WebAssembly memory. Memory only grows, so read after a run this is the run's peak.
+  static double heapBytes() { return static_cast<double>(emscripten_get_heap_size()); }
+
  private:
   size_t audio_samples() const { return audio_.size() / sizeof(float); }
   float* audio_samples_data() { return reinterpret_cast<float*>(audio_.data()); }
@@ -166,5 +184,9 @@ EMSCRIPTEN_BINDINGS(earshot) {
       .function("wavBuffer", &earshot::Engine::wavBuffer)
       .function("decodeWav", &earshot::Engine::decodeWav)
       .function("transcribe", &earshot::Engine::transcribe)
-      .function("info", &earshot::Engine::info);
+      .function("info", &earshot::Engine::info)
+      .function("setThreads", &earshot::Engine::setThreads)
+      .function("threads", &earshot::Engine::threads)
+      .function("maxThreads", &earshot::Engine::maxThreads)
+      .class_function("heapBytes", &earshot::Engine::heapBytes);
 }

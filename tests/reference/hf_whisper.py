@@ -7,7 +7,8 @@ added_tokens), special_tokens_map.json, tokenizer_config.json, normalizer.json, 
 Two shapes: TINY (small, odd sizes, a scaled-down vocabulary with Whisper's special-token structure so an importer
 must find special ids by their text, a learned encoder position table, proj_out.weight stored, timestamp tokens left
 out of the tokenizer files as older exports did) and TINY_EN (exactly openai/whisper-tiny.en's shapes and special
-ids, sinusoidal encoder positions, proj_out.weight left out as tied, timestamp tokens listed).
+ids, sinusoidal encoder positions, proj_out.weight left out as tied, timestamp tokens listed). BASE_EN is TINY_EN
+with openai/whisper-base.en's shapes (for benchmarks).
 """
 import json
 import os
@@ -83,7 +84,22 @@ TINY_EN = HfVariant(
     begin_suppress_tokens=[220, 50256],
 )
 
-VARIANTS = {"tiny": TINY, "tiny.en": TINY_EN}
+# Exactly openai/whisper-base.en's shapes and special ids, otherwise as TINY_EN (benchmarks use it).
+BASE_EN = HfVariant(
+    name="whisper-parity-base.en",
+    dims=Dims(n_mels=80, n_audio_ctx=1500, n_audio_state=512, n_audio_head=8, n_audio_layer=6,
+              n_text_ctx=448, n_text_state=512, n_text_head=8, n_text_layer=6, n_vocab=51864),
+    n_merges=50000,
+    weights=WeightSpec(seed=29, eot=50256, logit_std=5.0, eot_slope=0.5, eot_offset=10.0),
+    store_proj_out=False,
+    list_timestamps=True,
+    alignment_heads=[[3, 3], [4, 7], [5, 1], [5, 5], [5, 7]],
+    suppress_tokens=_TINY_EN_SUPPRESS,
+    begin_suppress_tokens=[220, 50256],
+)
+
+VARIANTS = {"tiny": TINY, "tiny.en": TINY_EN}         # what the parity tests run
+BENCH_VARIANTS = {"tiny.en": TINY_EN, "base.en": BASE_EN}  # what the benchmarks run (base.en is too slow for tests)
 
 
 def hf_name(canonical: str) -> str:

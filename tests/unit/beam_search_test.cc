@@ -294,6 +294,45 @@ TEST(BeamSearch, RejectsBadOptionsAndNaN) {
   EXPECT_FALSE(RunSearch(ok, V, eot, 1, 4, NoFilter(V + 1, eot)).ok());
 }
 
+TEST(BeamSearch, MinTokensBeforeEotFixesTheLength) {
+  // EOT is by far the likeliest token at every step: without the minimum every search ends at once.
+  const int V = 9, eot = 8, M = 6;
+  for (int beam : {1, 5}) {
+    for (uint32_t seed = 1; seed <= 5; ++seed) {
+      auto fn = HashLogits(V, seed, 20.0f, eot);
+      auto free_run = RunSearch(fn, V, eot, beam, M, NoFilter(V, eot));
+      ASSERT_TRUE(free_run.ok());
+      EXPECT_TRUE(free_run->best.tokens.empty());
+      LogitFilterConfig c;
+      c.n_vocab = V;
+      c.eot = eot;
+      c.min_tokens_before_eot = M;
+      int calls = 0;
+      auto forced = RunSearch(fn, V, eot, beam, M, LogitFilter(c), &calls);
+      ASSERT_TRUE(forced.ok()) << forced.status().message();
+      EXPECT_EQ(forced->finished.size(), static_cast<size_t>(beam));  // every live hypothesis reached M
+      for (const Hypothesis& h : forced->finished) {
+        EXPECT_EQ(h.tokens.size(), static_cast<size_t>(M));
+        EXPECT_FALSE(h.ended_with_eot);
+      }
+      EXPECT_EQ(calls, M - 1);  // the first token comes from the prompt's logits
+      EXPECT_EQ(forced->steps, M - 1);
+    }
+  }
+}
+
+TEST(BeamSearch, EotAllowedOnceTheMinimumIsReached) {
+  const int V = 9, eot = 8;
+  LogitFilterConfig c;
+  c.n_vocab = V;
+  c.eot = eot;
+  c.min_tokens_before_eot = 3;
+  auto r = RunSearch(HashLogits(V, 3, 20.0f, eot), V, eot, 1, 10, LogitFilter(c));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->best.tokens.size(), 3u);
+  EXPECT_TRUE(r->best.ended_with_eot);
+}
+
 // --- logit filter -------------------------------------------------------------------------------------------
 // Vocabulary of 20: text 0..9, EOT 10, no_timestamps 11, timestamps 12..19 (0.00 .. 0.14 s).
 LogitFilterConfig TimestampConfig(bool timestamps) {
@@ -367,6 +406,34 @@ TEST(LogitFilter, ModelWithoutTimestampsIgnoresTheOption) {
   LogitFilter f(c);
   EXPECT_FALSE(f.config().timestamps);
   EXPECT_EQ(AllowedIds(f, {}).size(), 20u - 3u);  // 7, 0 (begin), 11 (no_timestamps)
+}
+
+TEST(LogitFilter, MinTokensBeforeEot) {
+  LogitFilterConfig c = TimestampConfig(false);
+  c.min_tokens_before_eot = 2;
+  LogitFilter f(c);
+  EXPECT_EQ(AllowedIds(f, {}), (std::vector<int>{1, 2, 3, 4, 5, 6, 8, 9}));
+  EXPECT_EQ(AllowedIds(f, {3}), (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 8, 9}));
+  EXPECT_EQ(AllowedIds(f, {3, 4}), (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 8, 9, 10}));
+  // With timestamps on the minimum applies after Whisper's rules.
+  c.timestamps = true;
+  LogitFilter ts(c);
+  std::vector<float> logits(20, 0.0f);
+  for (int i = 0; i < 12; ++i) logits[i] = 3.0f;
+  EXPECT_EQ(AllowedIds(ts, {12, 3, 14}, logits), (std::vector<int>{10, 14, 15, 16, 17, 18, 19}));  // 3 generated
+  EXPECT_EQ(AllowedIds(ts, {12}, logits), (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 8, 9}));
+}
+
+TEST(LogitFilter, MinTokensNeverLeavesARowEmpty) {
+  LogitFilterConfig c;
+  c.n_vocab = 4;
+  c.eot = 3;
+  c.suppress_tokens = {0, 1, 2};
+  c.min_tokens_before_eot = 5;
+  LogitFilter f(c);
+  std::vector<float> logits(4, 0.0f);
+  f.Apply(logits.data(), nullptr, 0);
+  EXPECT_EQ(logits[3], 0.0f);  // EOT is all that is left: it stays
 }
 
 }  // namespace

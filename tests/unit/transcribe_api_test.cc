@@ -251,6 +251,26 @@ TEST(Transcriber, MaxNewTokensRule) {
   EXPECT_FALSE(MaxNewTokens(hp, 0, 0).ok());
 }
 
+TEST(Transcriber, MinNewTokensFixesTheDecodedLength) {
+  Transcriber t = MakeTranscriber(testutil::MakeTinyMeta(testutil::TinyHyperParams()), 13);
+  const auto pcm = Tone(4000, 300, 4);
+  for (int beam : {1, 3}) {
+    DecodeOptions o;
+    o.beam_size = beam;
+    o.max_new_tokens = 6;
+    o.min_new_tokens = 6;
+    auto r = t.Transcribe(pcm.data(), pcm.size(), o);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->tokens.size(), 6u);
+    EXPECT_EQ(r->decode_steps, 5);
+    EXPECT_GE(r->prompt_ms, 0.0);
+    EXPECT_LE(r->prompt_ms, r->decode_ms);
+  }
+  DecodeOptions bad;
+  bad.min_new_tokens = -1;
+  EXPECT_FALSE(t.Transcribe(pcm.data(), pcm.size(), bad).ok());
+}
+
 TEST(Transcriber, RejectsBadOptions) {
   Transcriber t = MakeTranscriber(testutil::MakeTinyMeta(testutil::TinyHyperParams()), 17);
   const auto pcm = Tone(2000, 100, 6);
