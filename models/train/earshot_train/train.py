@@ -23,7 +23,7 @@ import random
 import signal
 import sys
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -128,11 +128,24 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: 
                            label_smoothing=label_smoothing, reduction="sum")
 
 
-def ctc_head(d_model: int, n_vocab: int, seed: int) -> torch.nn.Linear:
-    """Projection of encoder states onto the vocabulary plus a blank (the last index) for the auxiliary CTC loss.
-    CTC's monotonic alignment gives the encoder a direct signal from the first steps, so the attention decoder finds
-    its alignment much sooner than with cross-entropy alone; the head is dropped at export."""
-    head = torch.nn.Linear(d_model, n_vocab + 1)
+# The auxiliary CTC loss predicts characters, not the decoder's BPE pieces: 28 frequent classes let the encoder escape
+# CTC's all-blank phase far sooner than 1024 rare ones, and the signal it needs (what was said, where) is the same.
+CTC_ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"
+_CTC_INDEX = {c: i for i, c in enumerate(CTC_ALPHABET)}
+
+
+def ctc_labels(text: str) -> List[int]:
+    """Character labels of a transcript: lowercase letters, apostrophes and single spaces; anything else (punctuation,
+    hyphens) separates words."""
+    words = "".join(c if c in _CTC_INDEX else " " for c in text.lower()).split()
+    return [_CTC_INDEX[c] for c in " ".join(words)]
+
+
+def ctc_head(d_model: int, seed: int) -> torch.nn.Linear:
+    """Projection of encoder states onto the CTC characters plus a blank (the last index). CTC's monotonic alignment
+    gives the encoder a direct signal from the first steps, so the attention decoder finds its alignment much sooner
+    than with cross-entropy alone; the head is training-only and dropped at export."""
+    head = torch.nn.Linear(d_model, len(CTC_ALPHABET) + 1)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         head.weight.copy_(torch.randn(head.weight.shape, generator=g) * 0.02)
@@ -140,14 +153,17 @@ def ctc_head(d_model: int, n_vocab: int, seed: int) -> torch.nn.Linear:
     return head
 
 
-def ctc_loss(head: torch.nn.Linear, audio: torch.Tensor, n_frames: torch.Tensor, targets: torch.Tensor,
-             eot: int) -> torch.Tensor:
-    """Summed CTC loss of the encoder output `audio` [B, S, d] against the text tokens of `targets` (the decoder's
-    targets: text, EOT, then padding; the EOT and padding are not CTC labels). Impossible alignments count zero."""
-    log_probs = F.log_softmax(head(audio).float(), dim=-1).transpose(0, 1)  # [S, B, V + 1]
-    labels = (targets != IGNORE_INDEX) & (targets != eot)
-    return F.ctc_loss(log_probs, targets[labels], encoder_positions(n_frames), labels.sum(1),
-                      blank=head.out_features - 1, reduction="sum", zero_infinity=True)
+def ctc_loss(head: torch.nn.Linear, audio: torch.Tensor, n_frames: torch.Tensor, texts: Sequence[str]) -> \
+        Tuple[torch.Tensor, int]:
+    """(summed CTC loss, number of labels) of the encoder output `audio` [B, S, d] against the transcripts' characters.
+    Impossible alignments (more labels than positions) count zero."""
+    labels = [ctc_labels(t) for t in texts]
+    log_probs = F.log_softmax(head(audio).float(), dim=-1).transpose(0, 1)  # [S, B, C + 1]
+    flat = torch.tensor([c for seq in labels for c in seq], dtype=torch.long, device=audio.device)
+    lengths = torch.tensor([len(seq) for seq in labels], dtype=torch.long, device=audio.device)
+    loss = F.ctc_loss(log_probs, flat, encoder_positions(n_frames), lengths, blank=head.out_features - 1,
+                      reduction="sum", zero_infinity=True)
+    return loss, int(lengths.sum())
 
 
 def atomic_save(obj, path: str):
@@ -164,7 +180,7 @@ class Trainer:
         self.dims = cfg.dims(tokenizer.n_vocab)
         self.model = Whisper(self.dims).init_weights(cfg.init_seed).to(device)
         self.optimizer = build_optimizer(self.model, cfg)
-        self.ctc_head = ctc_head(self.dims.n_audio_state, self.dims.n_vocab, cfg.init_seed).to(device)
+        self.ctc_head = ctc_head(self.dims.n_audio_state, cfg.init_seed).to(device)
         self.ctc_optimizer = build_optimizer(self.ctc_head, cfg)
         self.index = ShardIndex(data_dir, tokenizer.encode, max_frames=2 * cfg.n_audio_ctx,
                                 max_text_tokens=cfg.n_text_ctx - 1)
@@ -187,8 +203,7 @@ class Trainer:
     def load_state_dict(self, state: dict):
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if "ctc_head" in state:  # runs started before the CTC loss existed start its head fresh
-            self.ctc_head.load_state_dict(state["ctc_head"])
+        if self.load_ctc_head(state):
             self.ctc_optimizer.load_state_dict(state["ctc_optimizer"])
         self.step = state["step"]
         self.sampler.load_state_dict(state["sampler"])
@@ -197,6 +212,16 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
+
+    def load_ctc_head(self, state: dict) -> bool:
+        """Takes the CTC head of a checkpoint when it has one of this shape; runs saved before the CTC loss (or with
+        other CTC units) start a fresh head."""
+        head = state.get("ctc_head")
+        if head is None or head["weight"].shape != self.ctc_head.weight.shape:
+            log.info("CTC head: starting fresh (%d classes)", self.ctc_head.out_features)
+            return False
+        self.ctc_head.load_state_dict(head)
+        return True
 
     def save(self, name: str = "last.pt"):
         atomic_save(self.state_dict(), os.path.join(self.run_dir, name))
@@ -209,7 +234,8 @@ class Trainer:
             group["lr"] = lr
         batches = [(pool, collate(self.index, keys, self.tok.sot, self.tok.eot)) for pool, keys in micro_batches]
         n_targets = sum(b.n_targets for _, b in batches)
-        n_ctc_targets = max(1, n_targets - sum(b.mel.shape[0] for _, b in batches))  # no EOT in CTC labels
+        texts = [[self.index.utterances[k].text for k in keys] for _, keys in micro_batches]
+        n_ctc_labels = max(1, sum(len(ctc_labels(t)) for group in texts for t in group))
         w = cfg.ctc_weight
         augment = self.step >= cfg.spec_augment_from_step
         gen = torch.Generator().manual_seed(cfg.data_seed * 1_000_003 + self.step)
@@ -218,7 +244,7 @@ class Trainer:
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         loss_sum, ctc_sum, finite = 0.0, 0.0, True
-        for _, b in batches:
+        for (_, b), batch_texts in zip(batches, texts):
             mel = spec_augment(b.mel, b.n_frames, cfg.spec_augment, gen) if augment else b.mel
             n_frames, targets = b.n_frames.to(self.device), b.targets.to(self.device)
             audio, audio_mask = self.model.encoder(mel.to(self.device), n_frames)
@@ -226,8 +252,8 @@ class Trainer:
             loss = sequence_loss(logits, targets, cfg.label_smoothing)
             total = (1.0 - w) * loss / n_targets
             if w > 0:
-                ctc = ctc_loss(self.ctc_head, audio, n_frames, targets, self.tok.eot)
-                total = total + w * ctc / n_ctc_targets
+                ctc, _ = ctc_loss(self.ctc_head, audio, n_frames, batch_texts)
+                total = total + w * ctc / n_ctc_labels
                 ctc_sum += float(ctc)
             if not torch.isfinite(total):
                 finite = False
@@ -251,7 +277,7 @@ class Trainer:
         for pool, b in batches:
             self.stats["pool_frames"][pool] = self.stats["pool_frames"].get(pool, 0) + int(b.n_frames.sum())
         return {"loss": loss_sum / n_targets if finite else float("nan"),
-                "ctc_loss": ctc_sum / n_ctc_targets if finite else float("nan"), "lr": lr, "grad_norm": grad_norm,
+                "ctc_loss": ctc_sum / n_ctc_labels if finite else float("nan"), "lr": lr, "grad_norm": grad_norm,
                 "audio_seconds": seconds, "finite": finite and math.isfinite(grad_norm)}
 
     # --- evaluation ----------------------------------------------------------------------------------------------
@@ -495,8 +521,7 @@ def main(argv=None) -> int:
         if init["dims"] != trainer.dims.to_dict():
             raise ValueError(f"{args.init_from} has model shape {init['dims']}, this run {trainer.dims.to_dict()}")
         trainer.model.load_state_dict(init["model"])
-        if "ctc_head" in init:
-            trainer.ctc_head.load_state_dict(init["ctc_head"])
+        trainer.load_ctc_head(init)
         del init
     n_params = sum(p.numel() for p in trainer.model.parameters())
     log.info("model %s, %.3fM parameters; device %s, %d threads", json.dumps(trainer.dims.to_dict()),

@@ -101,14 +101,16 @@ class GradientTest(unittest.TestCase):
 
     def test_ctc_gradients_match_float64(self):
         """The auxiliary CTC loss reaches the encoder through its own head: both must get float64-exact gradients."""
+        texts = ["a cab", "bad", "ok"]  # 5, 3 and 2 labels for 10, 7 and 4 encoder positions
         models, heads = {}, {}
         for dtype in (torch.float32, torch.float64):
             models[dtype] = small_model(torch.float32).to(dtype)
-            heads[dtype] = train.ctc_head(DIMS.n_audio_state, DIMS.n_vocab, seed=3).to(dtype)
-            mel, n_frames, _, targets = batch(dtype)
+            heads[dtype] = train.ctc_head(DIMS.n_audio_state, seed=3).to(dtype)
+            mel, n_frames, _, _ = batch(dtype)
             with float64_throughout():
                 audio, _ = models[dtype].encoder(mel, n_frames)
-                loss = train.ctc_loss(heads[dtype], audio, n_frames, targets, eot=2)
+                loss, n_labels = train.ctc_loss(heads[dtype], audio, n_frames, texts)
+            self.assertEqual(n_labels, 10)
             self.assertTrue(torch.isfinite(loss) and float(loss) > 0)
             loss.backward()
         pairs = list(zip(models[torch.float32].encoder.named_parameters(), models[torch.float64].encoder.parameters()))
@@ -117,6 +119,10 @@ class GradientTest(unittest.TestCase):
             err = float((p32.grad.double() - p64.grad).norm() / p64.grad.norm().clamp_min(1e-12))
             self.assertLess(err, 1e-4, f"{name}: relative gradient error {err:.2e}")
 
+    def test_ctc_labels_are_characters(self):
+        self.assertEqual(train.ctc_labels("Don't -- stop, Now!"),
+                         [train.CTC_ALPHABET.index(c) for c in "don't stop now"])
+        self.assertEqual(train.ctc_labels("..."), [])
 
 if __name__ == "__main__":
     unittest.main()
