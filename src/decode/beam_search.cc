@@ -61,7 +61,9 @@ Expected<BeamResult> BeamSearch(StepScorer& scorer, const float* prompt_logits, 
 
   BeamResult result;
   std::vector<Live> live(1);
-  std::vector<float> logits(prompt_logits, prompt_logits + V);  // [live.size()][V]
+  std::vector<float> logits;  // [live.size()][V]
+  logits.reserve(static_cast<size_t>(B) * V);  // one allocation for the whole search
+  logits.assign(prompt_logits, prompt_logits + V);
   std::vector<std::pair<int, float>> top;
   std::vector<Candidate> candidates;
   std::vector<int> source_rows, new_tokens;

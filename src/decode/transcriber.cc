@@ -119,6 +119,11 @@ Expected<EncoderOutput> Transcriber::Encode(const LogMel& mel) const {
 }
 
 Expected<WindowDecode> Transcriber::DecodeWindow(const EncoderOutput& audio, const DecodeOptions& options) const {
+  return DecodeWindow(audio, options, nullptr);
+}
+
+Expected<WindowDecode> Transcriber::DecodeWindow(const EncoderOutput& audio, const DecodeOptions& options,
+                                                 EncoderOutput* release) const {
   const ModelMeta& meta = model_->meta();
   const HyperParams& hp = meta.hparams;
   const int V = hp.n_vocab;
@@ -132,6 +137,8 @@ Expected<WindowDecode> Transcriber::DecodeWindow(const EncoderOutput& audio, con
   EARSHOT_ASSIGN_OR_RETURN(DecoderSession session, DecoderSession::Start(weights_, audio.data.data(),
                                                                         audio.n_positions, options.beam_size,
                                                                         L + max_new));
+  // The decoder keeps its own cross-attention keys and values: the encoder output is no longer needed.
+  if (release) std::vector<float>().swap(release->data);
   std::vector<float> logits(static_cast<size_t>(L) * V);
   EARSHOT_RETURN_IF_ERROR(session.Forward(out.prompt.data(), 1, L, logits.data(), /*all_positions=*/true));
   out.prompt_ms = MillisecondsSince(t0);
@@ -154,8 +161,11 @@ Expected<WindowDecode> Transcriber::DecodeWindow(const EncoderOutput& audio, con
   beam.max_new_tokens = max_new;
   beam.eot = meta.special.eot;
   beam.n_vocab = V;
+  // Only the last prompt position's logits seed the search.
+  std::vector<float> last_logits(logits.end() - V, logits.end());
+  std::vector<float>().swap(logits);
   DecoderScorer scorer(&session);
-  EARSHOT_ASSIGN_OR_RETURN(out.beam, BeamSearch(scorer, logits.data() + static_cast<size_t>(L - 1) * V, beam, filter));
+  EARSHOT_ASSIGN_OR_RETURN(out.beam, BeamSearch(scorer, last_logits.data(), beam, filter));
   return out;
 }
 
@@ -172,13 +182,17 @@ Expected<Transcript> Transcriber::Transcribe(const float* pcm16k, size_t n, cons
   for (size_t offset = 0; offset < n; offset += window) {
     const size_t len = std::min(window, n - offset);
     auto t0 = std::chrono::steady_clock::now();
-    EARSHOT_ASSIGN_OR_RETURN(LogMel mel, ComputeMel(pcm16k + offset, len));
-    result.mel_ms += MillisecondsSince(t0);
+    EncoderOutput audio;
+    {
+      // Scoped so that the features are freed before the decoder allocates.
+      EARSHOT_ASSIGN_OR_RETURN(LogMel mel, ComputeMel(pcm16k + offset, len));
+      result.mel_ms += MillisecondsSince(t0);
+      t0 = std::chrono::steady_clock::now();
+      EARSHOT_ASSIGN_OR_RETURN(audio, Encode(mel));
+      result.encode_ms += MillisecondsSince(t0);
+    }
     t0 = std::chrono::steady_clock::now();
-    EARSHOT_ASSIGN_OR_RETURN(EncoderOutput audio, Encode(mel));
-    result.encode_ms += MillisecondsSince(t0);
-    t0 = std::chrono::steady_clock::now();
-    EARSHOT_ASSIGN_OR_RETURN(WindowDecode decoded, DecodeWindow(audio, options));
+    EARSHOT_ASSIGN_OR_RETURN(WindowDecode decoded, DecodeWindow(audio, options, &audio));
     result.decode_ms += MillisecondsSince(t0);
     result.prompt_ms += decoded.prompt_ms;
     result.decode_steps += decoded.beam.steps;

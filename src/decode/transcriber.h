@@ -94,6 +94,12 @@ class Transcriber {
   std::shared_ptr<const WhisperWeights> weights_;
   std::shared_ptr<const MelFrontEnd> mel_;
   std::shared_ptr<const Detokenizer> detokenizer_;
+
+  // DecodeWindow that, when `release` is given, frees release->data once the decoder has taken the
+  // cross-attention keys and values from it (`audio` may be *release): the decoder's peak memory then
+  // does not include the encoder output.
+  Expected<WindowDecode> DecodeWindow(const EncoderOutput& audio, const DecodeOptions& options,
+                                      EncoderOutput* release) const;
 };
 
 }  // namespace earshot

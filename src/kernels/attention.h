@@ -16,12 +16,26 @@ struct AttentionArgs {
   size_t ldk = 0;
   const float* v = nullptr;  // [n_kv, ldv]
   size_t ldv = 0;
+  // Optional: the values transposed, [n_head * d_head, ld_vt], row h * d_head + e holding column e of head h
+  // for every key. When given it replaces v, and the probabilities-times-values product runs on the score
+  // kernel (faster for many queries; rounding differs from the v path, which sums keys in order).
+  const float* v_t = nullptr;
+  size_t ld_vt = 0;
   float* out = nullptr;      // [n_q, ldo]; must not overlap q, k or v
   size_t ldo = 0;
   // < 0: every query sees every key. >= 0: query i sees keys j <= causal_offset + i (a chunk of new tokens
   // appended after causal_offset cached ones).
   int causal_offset = -1;
 };
+
+// Attention scores: s[i, j] = scale * dot(q row i, k row j) over d elements, as kAttentionScoreLanes partial
+// sums (element e into lane e % 4) and then ((l0 + l1) + (l2 + l3)). The order is fixed per element, so a
+// score does not depend on the other rows of the call, on blocking or on the build (SSE natively, SIMD128 in
+// WebAssembly, AttentionScoreReference in scalar code: all bit-identical).
+constexpr int kAttentionScoreLanes = 4;
+void AttentionScores(int n_q, int n_k, int d, const float* q, size_t ldq, const float* k, size_t ldk, float scale,
+                     float* s, size_t lds);
+float AttentionScoreReference(int d, const float* q, const float* k, float scale);
 
 // Floats of scratch one thread of Attention needs for these sizes (queries are processed in blocks, so this
 // stays small).

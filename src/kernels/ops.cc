@@ -1,6 +1,7 @@
 #include "kernels/ops.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -17,6 +18,27 @@ float SumLanes(const float* v, int n) {
     for (int l = 0; l < 8; ++l) lanes[l] += v[i + l];
   for (int i = full; i < n; ++i) lanes[i - full] += v[i];
   return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+// Largest value of v[0..n), NaNs skipped (as std::max(acc, v[i]) does), 4 lanes at a time: the maximum
+// does not depend on the order, and compilers do not vectorise a float max reduction by themselves.
+float MaxValue(const float* v, int n) {
+  typedef float Float4 __attribute__((vector_size(16)));
+  typedef int32_t Int4 __attribute__((vector_size(16)));
+  float m = -std::numeric_limits<float>::infinity();
+  int i = 0;
+  if (n >= 4) {
+    Float4 acc = {m, m, m, m};
+    for (; i + 4 <= n; i += 4) {
+      Float4 x;
+      std::memcpy(&x, v + i, sizeof(x));
+      const Int4 take = x > acc;
+      acc = reinterpret_cast<Float4>((reinterpret_cast<Int4>(x) & take) | (reinterpret_cast<Int4>(acc) & ~take));
+    }
+    for (int l = 0; l < 4; ++l) m = std::max(m, acc[l]);
+  }
+  for (; i < n; ++i) m = std::max(m, v[i]);
+  return m;
 }
 
 }  // namespace
@@ -40,11 +62,14 @@ void LayerNorm(const float* in, float* out, int rows, int dim, const float* gamm
   }
 }
 
+void GeluInPlace(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = Gelu(x[i]);
+}
+
 void SoftmaxRows(float* x, int rows, int n, size_t ld) {
   for (int r = 0; r < rows; ++r) {
     float* v = x + static_cast<size_t>(r) * ld;
-    float max_v = -std::numeric_limits<float>::infinity();
-    for (int i = 0; i < n; ++i) max_v = std::max(max_v, v[i]);
+    const float max_v = MaxValue(v, n);
     if (max_v == -std::numeric_limits<float>::infinity()) {
       std::fill(v, v + n, 0.0f);
       continue;

@@ -82,6 +82,10 @@ inline float Gelu(float x) {
   return 0.5f * x * erfc;
 }
 
+// x[i] = Gelu(x[i]) for i < n, bit-identical to Gelu one value at a time, in a loop compilers vectorise
+// (a GEMM epilogue applies Gelu a few values at a time, in scalar code).
+void GeluInPlace(float* x, size_t n);
+
 // LayerNorm over each of `rows` rows of `dim` values (eps as given, PyTorch's biased variance).
 // out may equal in. gamma/beta are [dim].
 void LayerNorm(const float* in, float* out, int rows, int dim, const float* gamma, const float* beta,

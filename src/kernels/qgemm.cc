@@ -259,7 +259,11 @@ Status QGemm(int M, const float* x, size_t ldx, const QWeights& w, float* y, siz
   if (M <= 0 || w.rows <= 0) return Status::Ok();
   thread_local ActivationScratch scratch;
   const size_t ldq = static_cast<size_t>(QActivationStride(w.cols));
-  EARSHOT_RETURN_IF_ERROR(Reserve(&scratch.q, static_cast<size_t>(M) * ldq, "quantized activations"));
+  // The encoder's products need megabytes of scratch, the decoder's a few kilobytes: give a large block
+  // back once calls are far smaller, so that it is not held through decoding (the peak-memory phase).
+  const size_t q_bytes = static_cast<size_t>(M) * ldq;
+  if (scratch.q.size() > (size_t{1} << 20) && scratch.q.size() / 8 > q_bytes) scratch.q = AlignedBuffer();
+  EARSHOT_RETURN_IF_ERROR(Reserve(&scratch.q, q_bytes, "quantized activations"));
   EARSHOT_RETURN_IF_ERROR(Reserve(&scratch.scales, static_cast<size_t>(M) * sizeof(float), "activation scales"));
   int8_t* q = reinterpret_cast<int8_t*>(scratch.q.data());
   float* xs = reinterpret_cast<float*>(scratch.scales.data());

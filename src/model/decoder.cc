@@ -42,15 +42,20 @@ Expected<DecoderSession> DecoderSession::Start(std::shared_ptr<const WhisperWeig
   s.weights_ = weights;
   s.n_audio_ = n_audio;
   s.d_ = hp.n_text_state;
+  // One buffer per matrix rather than one for all: blocks this size fit in the space the encoder's
+  // activations left free, where a single block of every layer's keys and values would not.
   const size_t per_matrix = static_cast<size_t>(n_audio) * s.d_;
-  EARSHOT_RETURN_IF_ERROR(
-      s.cross_kv_.Reserve(per_matrix * 2 * hp.n_text_layer, "the cross-attention keys and values"));
+  s.cross_kv_.resize(static_cast<size_t>(2) * hp.n_text_layer);
   for (int l = 0; l < hp.n_text_layer; ++l) {
     const AttentionWeights& a = weights->decoder_blocks[l].cross_attn;
-    float* k = s.cross_kv_.data() + per_matrix * 2 * l;
-    EARSHOT_RETURN_IF_ERROR(Project(encoder_out, n_audio, s.d_, a.key, k));
-    EARSHOT_RETURN_IF_ERROR(Project(encoder_out, n_audio, s.d_, a.value, k + per_matrix));
+    FloatBuffer& k = s.cross_kv_[2 * l];
+    FloatBuffer& v = s.cross_kv_[2 * l + 1];
+    EARSHOT_RETURN_IF_ERROR(k.Reserve(per_matrix, "the cross-attention keys"));
+    EARSHOT_RETURN_IF_ERROR(Project(encoder_out, n_audio, s.d_, a.key, k.data()));
+    EARSHOT_RETURN_IF_ERROR(v.Reserve(per_matrix, "the cross-attention values"));
+    EARSHOT_RETURN_IF_ERROR(Project(encoder_out, n_audio, s.d_, a.value, v.data()));
   }
+  // The self-attention cache grows with the decoded length (Forward).
   EARSHOT_RETURN_IF_ERROR(s.cache_.Allocate(hp.n_text_layer, max_rows, max_positions, s.d_));
   return s;
 }
@@ -102,6 +107,7 @@ Status DecoderSession::Forward(const int* tokens, int rows, int n_tokens, float*
     if (tokens[i] < 0 || tokens[i] >= hp.n_vocab)
       return Status::Error("decoder: token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
   const int n = rows * n_tokens;
+  EARSHOT_RETURN_IF_ERROR(cache_.EnsurePositions(start + n_tokens));
   EARSHOT_RETURN_IF_ERROR(ReserveScratch(n, start + n_tokens));
   rows_ = rows;
 
@@ -188,7 +194,6 @@ Status DecoderSession::Block(int layer, int rows, int n_tokens) {
   // Cross-attention over the audio, shared by all rows.
   LayerNorm(x, h, n, d_, w.cross_attn_ln.gamma.data(), w.cross_attn_ln.beta.data());
   EARSHOT_RETURN_IF_ERROR(Project(h, n, d_, w.cross_attn.query, q_.data()));
-  const size_t per_matrix = static_cast<size_t>(n_audio_) * d_;
   AttentionArgs c;
   c.n_q = n;
   c.n_kv = n_audio_;
@@ -196,9 +201,9 @@ Status DecoderSession::Block(int layer, int rows, int n_tokens) {
   c.d_head = d_head;
   c.q = q_.data();
   c.ldq = d_;
-  c.k = cross_kv_.data() + per_matrix * 2 * layer;
+  c.k = cross_kv_[2 * layer].data();
   c.ldk = d_;
-  c.v = c.k + per_matrix;
+  c.v = cross_kv_[2 * layer + 1].data();
   c.ldv = d_;
   c.out = attn_.data();
   c.ldo = d_;

@@ -16,8 +16,8 @@ namespace earshot {
 class DecoderSession {
  public:
   // Starts decoding one utterance: computes the cross-attention keys/values of every layer from the encoder
-  // output [n_audio, d] and allocates a cache for `max_rows` rows of up to `max_positions` tokens
-  // (<= n_text_ctx).
+  // output [n_audio, d] and sets up a cache for `max_rows` rows of up to `max_positions` tokens
+  // (<= n_text_ctx); the cache's memory grows with the decoded length, not with max_positions.
   static Expected<DecoderSession> Start(std::shared_ptr<const WhisperWeights> weights, const float* encoder_out,
                                         int n_audio, int max_rows, int max_positions);
 
@@ -30,6 +30,10 @@ class DecoderSession {
   // Row i continues old row source_rows[i]; the row count becomes source_rows.size().
   Status ReorderRows(const std::vector<int>& source_rows);
 
+  // Allocates the self-attention cache for `positions` tokens per row now (<= max_positions) instead of
+  // growing it during Forward. Results are the same either way.
+  Status ReservePositions(int positions) { return cache_.EnsurePositions(positions); }
+
   // Forgets every cached token (the cross-attention keys/values stay).
   void Reset();
 
@@ -37,6 +41,8 @@ class DecoderSession {
   int rows() const { return rows_; }
   int n_vocab() const { return weights_->hparams().n_vocab; }
   int max_positions() const { return cache_.max_positions(); }
+  // Floats the self-attention cache holds now (it grows as tokens are decoded).
+  size_t cache_floats() const { return cache_.allocated_floats(); }
 
  private:
   Status ReserveScratch(int n_rows_total, int n_keys_max);
@@ -44,7 +50,7 @@ class DecoderSession {
 
   std::shared_ptr<const WhisperWeights> weights_;
   int n_audio_ = 0, d_ = 0, rows_ = 0;
-  FloatBuffer cross_kv_;  // [layer][k|v][n_audio][d]
+  std::vector<FloatBuffer> cross_kv_;  // [layer][k|v], each [n_audio][d]
   KvCache cache_;
   // Scratch, grown on demand and reused across calls.
   FloatBuffer x_, h_, q_, k_, v_, attn_, mlp_, scores_;

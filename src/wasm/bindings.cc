@@ -7,6 +7,10 @@
 #include <emscripten/heap.h>
 #include <emscripten/val.h>
 
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -33,6 +37,7 @@ class Engine {
   // A Uint8Array view of a fresh heap buffer for the model bytes, or null when memory is short.
   val modelBuffer(double size) {
     if (size <= 0 || size > 2147483647.0) return val::null();
+    model_bytes_ = AlignedBuffer();  // free the old bytes first: never two model-sized blocks at once
     model_bytes_ = AlignedBuffer(static_cast<size_t>(size));
     if (!model_bytes_.ok()) return val::null();
     return val(emscripten::typed_memory_view(model_bytes_.size(), model_bytes_.data()));
@@ -51,7 +56,13 @@ class Engine {
   // A Float32Array view of a heap buffer for n samples of 16-kHz mono audio, or null when memory is short.
   val audioBuffer(double n) {
     if (n < 0 || n > 1e9) return val::null();
-    audio_ = AlignedBuffer(static_cast<size_t>(n) * sizeof(float));
+    // Clips of the same length (windows padded to 30 s) reuse the buffer; otherwise the old one goes first,
+    // so that the heap does not hold two and keep the hole.
+    const size_t bytes = static_cast<size_t>(n) * sizeof(float);
+    if (audio_.size() != bytes || !audio_.ok()) {
+      audio_ = AlignedBuffer();
+      audio_ = AlignedBuffer(bytes);
+    }
     if (!audio_.ok()) return val::null();
     return val(emscripten::typed_memory_view(audio_samples(), audio_samples_data()));
   }
@@ -59,6 +70,7 @@ class Engine {
   // A Uint8Array view of a heap buffer for the bytes of a WAV file; decodeWav() then fills the audio buffer.
   val wavBuffer(double size) {
     if (size <= 0 || size > 2147483647.0) return val::null();
+    wav_bytes_ = AlignedBuffer();
     wav_bytes_ = AlignedBuffer(static_cast<size_t>(size));
     if (!wav_bytes_.ok()) return val::null();
     return val(emscripten::typed_memory_view(wav_bytes_.size(), wav_bytes_.data()));
@@ -70,6 +82,7 @@ class Engine {
     if (!pcm.ok()) return ErrorObject(pcm.status().message());
     auto resampled = Resample(pcm->samples.data(), pcm->samples.size(), pcm->sample_rate, 16000);
     if (!resampled.ok()) return ErrorObject(resampled.status().message());
+    audio_ = AlignedBuffer();
     audio_ = AlignedBuffer(resampled->data(), resampled->size() * sizeof(float));
     if (!audio_.ok()) return ErrorObject("out of memory decoding the audio");
     val out = val::object();
@@ -162,6 +175,22 @@ class Engine {
   // Bytes of WebAssembly memory. Memory only grows, so read after a run this is the run's peak.
   static double heapBytes() { return static_cast<double>(emscripten_get_heap_size()); }
 
+  // Where the memory goes: the heap, the highest address malloc has used (memory grows past it in steps of
+  // up to 20%), the bytes malloc has handed out and holds free, and the engine's large buffers (model bytes,
+  // caches, scratch) now and at their peak since the last resetBufferPeak().
+  static val memoryStats() {
+    const struct mallinfo mi = mallinfo();
+    val out = val::object();
+    out.set("heapBytes", heapBytes());
+    out.set("sbrkTopBytes", static_cast<double>(reinterpret_cast<uintptr_t>(sbrk(0))));
+    out.set("mallocInUseBytes", static_cast<double>(mi.uordblks));
+    out.set("mallocFreeBytes", static_cast<double>(mi.fordblks));
+    out.set("bufferBytes", static_cast<double>(AlignedBuffer::LiveBytes()));
+    out.set("bufferPeakBytes", static_cast<double>(AlignedBuffer::PeakBytes()));
+    return out;
+  }
+  static void resetBufferPeak() { AlignedBuffer::ResetPeakBytes(); }
+
  private:
   size_t audio_samples() const { return audio_.size() / sizeof(float); }
   float* audio_samples_data() { return reinterpret_cast<float*>(audio_.data()); }
@@ -188,5 +217,7 @@ EMSCRIPTEN_BINDINGS(earshot) {
       .function("setThreads", &earshot::Engine::setThreads)
       .function("threads", &earshot::Engine::threads)
       .function("maxThreads", &earshot::Engine::maxThreads)
-      .class_function("heapBytes", &earshot::Engine::heapBytes);
+      .class_function("heapBytes", &earshot::Engine::heapBytes)
+      .class_function("memoryStats", &earshot::Engine::memoryStats)
+      .class_function("resetBufferPeak", &earshot::Engine::resetBufferPeak);
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/aligned_buffer.h"
 #include "kernels/f16.h"
 #include "model/decoder.h"
 #include "model/encoder.h"
@@ -200,6 +201,84 @@ TEST(DecoderSession, RejectsMisuse) {
   s->Reset();
   EXPECT_EQ(s->length(), 0);
   EXPECT_TRUE(s->Forward(four.data(), 1, 3, logits.data()).ok());
+}
+
+// A model whose text context is long enough for the cache to grow several times during one decode.
+Fixture MakeLongContextFixture(uint32_t seed, DType dtype, int n_text_ctx) {
+  Fixture f;
+  HyperParams hp = testutil::TinyHyperParams();
+  hp.n_text_ctx = n_text_ctx;
+  auto model = Model::FromBuffer(MakeRandomTinyModel(hp, seed, dtype));
+  EXPECT_TRUE(model.ok()) << model.status().message();
+  f.model = model.value();
+  auto w = WhisperWeights::Bind(f.model);
+  EXPECT_TRUE(w.ok()) << w.status().message();
+  f.weights = w.value();
+  testutil::TestRng rng(seed + 1);
+  std::vector<float> mel(static_cast<size_t>(hp.n_mels) * 13);
+  for (auto& v : mel) v = rng.Uniform();
+  auto enc = Encoder(f.weights).Encode(mel.data(), hp.n_mels, 13);
+  EXPECT_TRUE(enc.ok());
+  f.audio = enc->data;
+  f.n_audio = enc->n_positions;
+  return f;
+}
+
+// Beam-search-like traffic (prompt, fan-out, reorders, dropped rows) on two sessions: one whose cache grows
+// as tokens come, one that reserved every position first (one allocation, as the cache used to be). The
+// logits must be equal bit for bit at every step, for each storage type.
+TEST(DecoderSession, GrowingCacheGivesTheSameLogitsAsAReservedOne) {
+  for (DType dtype : {DType::F32, DType::F16, DType::I8}) {
+    const int ctx = 2 * KvCache::kGrowthStep + 40, rows = 3;  // grows twice
+    Fixture f = MakeLongContextFixture(21, dtype, ctx);
+    const int V = f.model->hparams().n_vocab;
+    auto grown = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, rows, ctx);
+    auto reserved = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, rows, ctx);
+    ASSERT_TRUE(grown.ok() && reserved.ok());
+    EXPECT_EQ(grown->cache_floats(), 0u);  // nothing before the first token
+    ASSERT_TRUE(reserved->ReservePositions(ctx).ok());
+    const size_t per_position = static_cast<size_t>(2) * f.model->hparams().n_text_layer * rows *
+                                f.model->hparams().n_text_state;
+    EXPECT_EQ(reserved->cache_floats(), per_position * ctx);
+
+    std::vector<float> a(static_cast<size_t>(rows) * 3 * V), b(a.size());
+    const std::vector<int> prompt = {63, 62, 11};
+    ASSERT_TRUE(grown->Forward(prompt.data(), 1, 3, a.data(), true).ok());
+    ASSERT_TRUE(reserved->Forward(prompt.data(), 1, 3, b.data(), true).ok());
+    ASSERT_EQ(a, b);
+    EXPECT_EQ(grown->cache_floats(), per_position * KvCache::kGrowthStep);
+    testutil::TestRng rng(7);
+    int live = 1;
+    for (int step = 0; grown->length() < ctx; ++step) {
+      // Next rows: each continues a random old row; sometimes fewer rows survive.
+      const int next = (step % 17 == 16) ? 2 : rows;
+      std::vector<int> src(next), tok(next);
+      for (int r = 0; r < next; ++r) {
+        src[r] = static_cast<int>(rng.Next() % live);
+        tok[r] = static_cast<int>(rng.Next() % V);
+      }
+      ASSERT_TRUE(grown->ReorderRows(src).ok());
+      ASSERT_TRUE(reserved->ReorderRows(src).ok());
+      ASSERT_TRUE(grown->Forward(tok.data(), next, 1, a.data()).ok());
+      ASSERT_TRUE(reserved->Forward(tok.data(), next, 1, b.data()).ok());
+      for (size_t i = 0; i < static_cast<size_t>(next) * V; ++i)
+        ASSERT_EQ(a[i], b[i]) << "dtype " << static_cast<int>(dtype) << " length " << grown->length();
+      live = next;
+    }
+    EXPECT_EQ(grown->cache_floats(), per_position * ctx);
+  }
+}
+
+TEST(DecoderSession, StartHoldsOnlyTheCrossAttentionKeysAndValues) {
+  Fixture f = MakeLongContextFixture(22, DType::F32, 150);
+  const HyperParams& hp = f.model->hparams();
+  const size_t before = AlignedBuffer::LiveBytes();
+  auto s = DecoderSession::Start(f.weights, f.audio.data(), f.n_audio, 5, 150);
+  ASSERT_TRUE(s.ok());
+  const size_t cross = static_cast<size_t>(2) * hp.n_text_layer * f.n_audio * hp.n_text_state * sizeof(float);
+  // Each matrix is its own buffer, rounded up to AlignedBuffer's alignment.
+  EXPECT_GE(AlignedBuffer::LiveBytes() - before, cross);
+  EXPECT_LE(AlignedBuffer::LiveBytes() - before, cross + 2 * hp.n_text_layer * AlignedBuffer::kAlignment);
 }
 
 }  // namespace

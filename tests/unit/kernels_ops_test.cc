@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -104,6 +105,25 @@ TEST_P(GemmShapes, RowsAreIndependentOfBatch) {
   }
 }
 
+// The documented summation order, spelled out in scalar code: element k into lane k % kGemmLanes, then
+// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). The SIMD tiles must match it bit for bit.
+TEST_P(GemmShapes, F32EqualsScalarLaneOrder) {
+  const Shape s = GetParam();
+  std::mt19937 rng(s.M * 7u + s.N * 131u + s.K * 3u);
+  const size_t ldx = s.K + 1, ldw = s.K + 2, ldy = s.N + 1;
+  auto x = RandomVector(s.M * ldx, rng);
+  auto w = RandomVector(s.N * ldw, rng, 0.3f);
+  std::vector<float> y(s.M * ldy, 0.0f);
+  GemmF32(s.M, s.N, s.K, x.data(), ldx, w.data(), ldw, y.data(), ldy);
+  for (int m = 0; m < s.M; ++m)
+    for (int n = 0; n < s.N; ++n) {
+      float l[kGemmLanes] = {};
+      for (int k = 0; k < s.K; ++k) l[k % kGemmLanes] += x[m * ldx + k] * w[n * ldw + k];
+      const float ref = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+      ASSERT_EQ(y[m * ldy + n], ref) << m << "," << n;
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(OddShapes, GemmShapes,
                          ::testing::Values(Shape{1, 1, 1}, Shape{1, 7, 3}, Shape{3, 5, 8}, Shape{5, 17, 9},
                                            Shape{4, 16, 16}, Shape{7, 33, 31}, Shape{66, 19, 23},
@@ -141,6 +161,18 @@ TEST(KernelsOps, GeluIsExactErfForm) {
   EXPECT_TRUE(std::isnan(Gelu(std::numeric_limits<float>::quiet_NaN())));
   // The tanh approximation gives -0.100428 here; make sure we are not using it.
   EXPECT_NEAR(Gelu(-1.5f), -0.1002108019, 1e-7);
+}
+
+TEST(KernelsOps, GeluInPlaceEqualsGeluPerValue) {
+  std::vector<float> x;
+  for (float v = -12.0f; v <= 12.0f; v += 0.01f) x.push_back(v);
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 40.0f, -40.0f, 3e38f, -3e38f}) x.push_back(v);
+  std::vector<float> y = x;
+  GeluInPlace(y.data(), y.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float expected = Gelu(x[i]);
+    ASSERT_EQ(std::memcmp(&y[i], &expected, sizeof(float)), 0) << "x = " << x[i];
+  }
 }
 
 TEST(KernelsOps, FastExpIsAccurate) {
@@ -250,7 +282,9 @@ TEST(KernelsOps, Conv1dViaIm2ColMatchesDirect) {
 }
 
 // Attention against a double reference, with and without a causal offset, over odd head sizes.
-void CheckAttention(int n_q, int n_kv, int n_head, int d_head, int causal_offset, uint32_t seed) {
+// With transposed_values the values also go in as v_t (the encoder's layout).
+void CheckAttention(int n_q, int n_kv, int n_head, int d_head, int causal_offset, uint32_t seed,
+                    bool transposed_values = false) {
   std::mt19937 rng(seed);
   const int d = n_head * d_head;
   const size_t ldq = d + 1, ldk = d + 2, ldv = d + 3, ldo = d;
@@ -270,6 +304,15 @@ void CheckAttention(int n_q, int n_kv, int n_head, int d_head, int causal_offset
   a.out = out.data();
   a.ldo = ldo;
   a.causal_offset = causal_offset;
+  std::vector<float> v_t;
+  if (transposed_values) {
+    a.ld_vt = n_kv + 1;
+    v_t.assign(static_cast<size_t>(d) * a.ld_vt, 0.0f);
+    for (int j = 0; j < n_kv; ++j)
+      for (int c = 0; c < d; ++c) v_t[c * a.ld_vt + j] = v[j * ldv + c];
+    a.v_t = v_t.data();
+    a.v = nullptr;
+  }
   Attention(a, scratch.data());
   for (int h = 0; h < n_head; ++h)
     for (int i = 0; i < n_q; ++i) {
@@ -296,6 +339,76 @@ TEST(KernelsAttention, ManyQueriesSpanBlocks) { CheckAttention(70, 67, 2, 4, -1,
 TEST(KernelsAttention, CausalChunkAfterCache) { CheckAttention(4, 10, 2, 3, 6, 3); }
 TEST(KernelsAttention, CausalFromStart) { CheckAttention(69, 69, 1, 8, 0, 4); }
 TEST(KernelsAttention, SingleKey) { CheckAttention(1, 1, 4, 2, -1, 5); }
+TEST(KernelsAttention, TransposedValues) {
+  CheckAttention(7, 9, 3, 5, -1, 1, true);
+  CheckAttention(70, 67, 2, 64, -1, 2, true);
+  CheckAttention(4, 10, 2, 3, 6, 3, true);
+  CheckAttention(69, 69, 1, 8, 0, 4, true);
+  CheckAttention(1, 1, 4, 2, -1, 5, true);
+}
+
+// The SIMD score kernel against its scalar reference, bit for bit, on tails of both the head dimension and
+// the key count, with padded leading dimensions.
+TEST(KernelsAttention, ScoresEqualScalarReference) {
+  std::mt19937 rng(11);
+  for (int d : {1, 3, 4, 7, 64}) {
+    for (int n_q : {1, 2, 5}) {
+      for (int n_k : {1, 3, 4, 9, 130, 261}) {
+        const size_t ldq = d + 1, ldk = d + 3, lds = n_k + 2;
+        auto q = RandomVector(n_q * ldq, rng), k = RandomVector(n_k * ldk, rng, 3.0f);
+        std::vector<float> s(n_q * lds, 0.0f);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+        AttentionScores(n_q, n_k, d, q.data(), ldq, k.data(), ldk, scale, s.data(), lds);
+        for (int i = 0; i < n_q; ++i)
+          for (int j = 0; j < n_k; ++j) {
+            const float ref = AttentionScoreReference(d, q.data() + i * ldq, k.data() + j * ldk, scale);
+            ASSERT_EQ(s[i * lds + j], ref) << "d " << d << " n_q " << n_q << " n_k " << n_k << " at " << i << ","
+                                           << j;
+          }
+      }
+    }
+  }
+}
+
+// A query's output does not depend on which other queries share its call (decoder beams and prompt chunks
+// rely on it).
+TEST(KernelsAttention, RowsAreIndependentOfBatch) {
+  std::mt19937 rng(12);
+  const int n_q = 67, n_kv = 75, n_head = 2, d_head = 64, d = n_head * d_head;
+  auto q = RandomVector(n_q * d, rng), k = RandomVector(n_kv * d, rng), v = RandomVector(n_kv * d, rng);
+  std::vector<float> v_t(static_cast<size_t>(d) * n_kv);
+  for (int j = 0; j < n_kv; ++j)
+    for (int c = 0; c < d; ++c) v_t[c * n_kv + j] = v[j * d + c];
+  for (bool transposed_values : {false, true}) {
+    std::vector<float> all(n_q * d), one(d), scratch(AttentionScratchSize(n_q, n_kv));
+    AttentionArgs a;
+    a.n_q = n_q;
+    a.n_kv = n_kv;
+    a.n_head = n_head;
+    a.d_head = d_head;
+    a.q = q.data();
+    a.ldq = d;
+    a.k = k.data();
+    a.ldk = d;
+    a.v = v.data();
+    a.ldv = d;
+    if (transposed_values) {
+      a.v_t = v_t.data();
+      a.ld_vt = n_kv;
+    }
+    a.out = all.data();
+    a.ldo = d;
+    Attention(a, scratch.data());
+    for (int i = 0; i < n_q; i += 11) {
+      a.n_q = 1;
+      a.q = q.data() + static_cast<size_t>(i) * d;
+      a.out = one.data();
+      Attention(a, scratch.data());
+      for (int e = 0; e < d; ++e)
+        ASSERT_EQ(one[e], all[i * d + e]) << "query " << i << " column " << e << " v_t " << transposed_values;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace earshot

@@ -271,6 +271,67 @@ TEST(Transcriber, MinNewTokensFixesTheDecodedLength) {
   EXPECT_FALSE(t.Transcribe(pcm.data(), pcm.size(), bad).ok());
 }
 
+// The decoder the way the cache used to work: every position allocated before the prompt.
+class ReservedScorer : public StepScorer {
+ public:
+  explicit ReservedScorer(DecoderSession* s) : s_(s) {}
+  Status Score(const std::vector<int>& source_rows, const std::vector<int>& new_tokens,
+               const std::vector<std::vector<int>>&, float* logits) override {
+    EARSHOT_RETURN_IF_ERROR(s_->ReorderRows(source_rows));
+    return s_->Forward(new_tokens.data(), static_cast<int>(new_tokens.size()), 1, logits);
+  }
+
+ private:
+  DecoderSession* s_;
+};
+
+// A long forced decode (the cache grows twice, the encoder output and features are freed early)
+// gives the same tokens and log-probs, bit for bit, as a decode whose cache was allocated whole up front.
+TEST(Transcriber, LongDecodeMatchesAPreallocatedCache) {
+  HyperParams hp = testutil::TinyHyperParams();
+  hp.n_text_ctx = 300;
+  Transcriber t = MakeTranscriber(testutil::MakeTinyMeta(hp), 19);
+  const auto pcm = Tone(4000, 250, 8);
+  DecodeOptions o;
+  o.beam_size = 3;
+  o.max_new_tokens = 280;
+  o.min_new_tokens = 280;
+  auto r = t.Transcribe(pcm.data(), pcm.size(), o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->tokens.size(), 280u);
+
+  auto mel = t.ComputeMel(pcm.data(), pcm.size());
+  ASSERT_TRUE(mel.ok());
+  auto audio = t.Encode(mel.value());
+  ASSERT_TRUE(audio.ok());
+  const ModelMeta& meta = t.model().meta();
+  auto prompt = BuildPrompt(meta, o);
+  ASSERT_TRUE(prompt.ok());
+  const int L = static_cast<int>(prompt->size()), V = hp.n_vocab;
+  auto session = DecoderSession::Start(t.weights(), audio->data.data(), audio->n_positions, 3, L + 280);
+  ASSERT_TRUE(session.ok());
+  ASSERT_TRUE(session->ReservePositions(L + 280).ok());
+  std::vector<float> logits(static_cast<size_t>(L) * V);
+  ASSERT_TRUE(session->Forward(prompt->data(), 1, L, logits.data(), true).ok());
+  LogitFilterConfig config = MakeLogitFilterConfig(meta, false);
+  config.min_tokens_before_eot = 280;
+  LogitFilter filter(std::move(config));
+  BeamOptions b;
+  b.beam_size = 3;
+  b.max_new_tokens = 280;
+  b.eot = meta.special.eot;
+  b.n_vocab = V;
+  ReservedScorer scorer(&session.value());
+  auto want = BeamSearch(scorer, logits.data() + static_cast<size_t>(L - 1) * V, b, filter);
+  ASSERT_TRUE(want.ok());
+  ASSERT_EQ(want->best.tokens.size(), r->tokens.size());
+  for (size_t i = 0; i < r->tokens.size(); ++i) {
+    ASSERT_EQ(r->tokens[i].id, want->best.tokens[i]) << i;
+    ASSERT_EQ(r->tokens[i].logprob, want->best.token_logprobs[i]) << i;  // bit for bit
+  }
+  EXPECT_EQ(r->avg_logprob, static_cast<float>(want->best.sum_logprob / 281));
+}
+
 TEST(Transcriber, RejectsBadOptions) {
   Transcriber t = MakeTranscriber(testutil::MakeTinyMeta(testutil::TinyHyperParams()), 17);
   const auto pcm = Tone(2000, 100, 6);
