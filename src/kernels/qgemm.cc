@@ -20,17 +20,18 @@ namespace {
 
 inline int SignExtend4(unsigned nibble) { return static_cast<int>((nibble & 0xF) ^ 0x8) - 8; }
 
-// Byte offset of the tile holding (row, col) plus the position inside it.
-inline size_t TileOffset(const QWeights& w, int row, int col) {
-  const size_t chunk = static_cast<size_t>(col / QPackCols(w.dtype));
-  return static_cast<size_t>(row / kQPackRows) * w.block_stride() + chunk * kQTileBytes +
-         static_cast<size_t>(row % kQPackRows) * 16;
+// Offset of the byte holding (row, col) (for I4: in its low nibble when col % 32 < 16, else its high nibble).
+inline size_t ByteOffset(const QWeights& w, int row, int col) {
+  const int tile_cols = QPackCols(w.dtype);
+  const int k = col % tile_cols % kQPackColsI8;
+  return static_cast<size_t>(row / kQPackRows) * w.block_stride() + static_cast<size_t>(col / tile_cols) * kQTileBytes +
+         static_cast<size_t>(8 * (k / 2) + 2 * (row % kQPackRows) + k % 2);
 }
 
-void ReferenceI8(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+void ReferenceI8(int M, const int16_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
                  size_t ldy, const GemmEpilogue& ep) {
   for (int m = 0; m < M; ++m) {
-    const int8_t* xr = q + static_cast<size_t>(m) * ldq;
+    const int16_t* xr = q + static_cast<size_t>(m) * ldq;
     for (int n = n0; n < n1; ++n) {
       int32_t acc = 0;
       for (int k = 0; k < w.cols; ++k) acc += static_cast<int32_t>(xr[k]) * QWeightAt(w, n, k);
@@ -40,11 +41,11 @@ void ReferenceI8(int M, const int8_t* q, size_t ldq, const float* xs, const QWei
   }
 }
 
-void ReferenceI4(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+void ReferenceI4(int M, const int16_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
                  size_t ldy, const GemmEpilogue& ep) {
   const int groups = w.groups();
   for (int m = 0; m < M; ++m) {
-    const int8_t* xr = q + static_cast<size_t>(m) * ldq;
+    const int16_t* xr = q + static_cast<size_t>(m) * ldq;
     for (int n = n0; n < n1; ++n) {
       float t = 0.0f;
       for (int g = 0; g < groups; ++g) {
@@ -121,7 +122,7 @@ void PackQ8(const int8_t* src, int rows, int cols, uint8_t* out) {
   std::memset(out, 0, QPackedBytes(DType::I8, rows, cols));
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c)
-      out[TileOffset(w, r, c) + c % kQPackColsI8] = static_cast<uint8_t>(src[static_cast<size_t>(r) * cols + c]);
+      out[ByteOffset(w, r, c)] = static_cast<uint8_t>(src[static_cast<size_t>(r) * cols + c]);
 }
 
 void PackQ4(const uint8_t* nibbles, int rows, int cols, uint8_t* out) {
@@ -135,9 +136,7 @@ void PackQ4(const uint8_t* nibbles, int rows, int cols, uint8_t* out) {
     for (int c = 0; c < cols; ++c) {
       const size_t i = static_cast<size_t>(r) * cols + c;
       const unsigned nibble = (i % 2 == 0 ? nibbles[i / 2] : nibbles[i / 2] >> 4) & 0xF;
-      const int j = c % kQPackColsI4;
-      uint8_t& byte = out[TileOffset(w, r, c) + j % 16];
-      byte |= static_cast<uint8_t>(j < 16 ? nibble : nibble << 4);
+      out[ByteOffset(w, r, c)] |= static_cast<uint8_t>(c % kQPackColsI4 < 16 ? nibble : nibble << 4);
     }
   }
 }
@@ -192,10 +191,9 @@ Expected<TensorRef> RepackQuantizedTensor(const TensorRef& plain, AlignedBuffer*
 }
 
 int QWeightAt(const QWeights& w, int row, int col) {
-  const uint8_t* tile = w.data + TileOffset(w, row, col);
-  if (w.dtype == DType::I8) return static_cast<int8_t>(tile[col % kQPackColsI8]);
-  const int j = col % kQPackColsI4;
-  return j < 16 ? SignExtend4(tile[j]) : SignExtend4(tile[j - 16] >> 4);
+  const uint8_t byte = w.data[ByteOffset(w, row, col)];
+  if (w.dtype == DType::I8) return static_cast<int8_t>(byte);
+  return SignExtend4(col % kQPackColsI4 < 16 ? byte : byte >> 4);
 }
 
 float QWeightScale(const QWeights& w, int row, int group) {
@@ -216,14 +214,14 @@ void DequantizeQRow(const QWeights& w, int row, float* out) {
   }
 }
 
-float QuantizeActivationRow(const float* x, int cols, int padded_cols, int8_t* q) {
+float QuantizeActivationRow(const float* x, int cols, int padded_cols, int16_t* q) {
   float max_abs = 0.0f;
   for (int k = 0; k < cols; ++k) {
     const float a = std::fabs(x[k]);
     max_abs = a > max_abs ? a : max_abs;  // NaN compares false and is skipped
   }
   if (!(max_abs > 0.0f)) {
-    std::memset(q, 0, static_cast<size_t>(padded_cols));
+    std::fill(q, q + padded_cols, int16_t{0});
     return 0.0f;
   }
   const float inv = 127.0f / max_abs;
@@ -232,9 +230,9 @@ float QuantizeActivationRow(const float* x, int cols, int padded_cols, int8_t* q
     t = t > 127.0f ? 127.0f : t;
     t = t < -127.0f ? -127.0f : t;
     if (t != t) t = 0.0f;
-    q[k] = static_cast<int8_t>(static_cast<int>(std::nearbyint(t)));  // default rounding: half to even
+    q[k] = static_cast<int16_t>(static_cast<int>(std::nearbyint(t)));  // default rounding: half to even
   }
-  std::memset(q + cols, 0, static_cast<size_t>(padded_cols - cols));
+  std::fill(q + cols, q + padded_cols, int16_t{0});
   return max_abs / 127.0f;
 }
 
@@ -261,11 +259,11 @@ Status QGemm(int M, const float* x, size_t ldx, const QWeights& w, float* y, siz
   const size_t ldq = static_cast<size_t>(QActivationStride(w.cols));
   // The encoder's products need megabytes of scratch, the decoder's a few kilobytes: give a large block
   // back once calls are far smaller, so that it is not held through decoding (the peak-memory phase).
-  const size_t q_bytes = static_cast<size_t>(M) * ldq;
+  const size_t q_bytes = static_cast<size_t>(M) * ldq * sizeof(int16_t);
   if (scratch.q.size() > (size_t{1} << 20) && scratch.q.size() / 8 > q_bytes) scratch.q = AlignedBuffer();
   EARSHOT_RETURN_IF_ERROR(Reserve(&scratch.q, q_bytes, "quantized activations"));
   EARSHOT_RETURN_IF_ERROR(Reserve(&scratch.scales, static_cast<size_t>(M) * sizeof(float), "activation scales"));
-  int8_t* q = reinterpret_cast<int8_t*>(scratch.q.data());
+  int16_t* q = reinterpret_cast<int16_t*>(scratch.q.data());
   float* xs = reinterpret_cast<float*>(scratch.scales.data());
   // Rows are quantized independently: split them when there are enough (a row costs about as much as
   // kQuantizeWork multiply-adds per element).
@@ -280,7 +278,7 @@ Status QGemm(int M, const float* x, size_t ldx, const QWeights& w, float* y, siz
   const QGemmKernel& k = kernel ? *kernel : BestQGemmKernel();
   const QGemmFn fn = w.dtype == DType::I4 ? k.i4 : k.i8;
   // Output columns in whole row blocks of the packed weights; rows in the kernels' activation blocks.
-  const ProductSplit split(M, w.rows, w.cols, qgemm_detail::kQRowBlock, kQPackRows);
+  const ProductSplit split(M, w.rows, w.cols, qgemm_detail::kQRowBlock, kQColumnGrain);
   if (split.tasks() == 1) {
     fn(M, q, ldq, xs, w, 0, w.rows, y, ldy, ep);
     return Status::Ok();

@@ -10,6 +10,8 @@
 // Arithmetic (the contract every kernel keeps):
 //   activations   s = max|x| / 127, inv = 127 / max|x|; q = round_half_even(clamp(x * inv, -127, 127));
 //                 all-zero rows: s = 0, q = 0 (NaN elements become 0). Shared scalar code in every build.
+//                 q is stored as int16: the SIMD kernels broadcast one pair of activations to every lane of a
+//                 16-bit multiply-add, so each row is widened once rather than once per weight tile.
 //   I8            acc = sum_k q[k] * w[n, k] (int32); v = float(acc) * (s * w_scale[n])
 //   I4            acc_g = sum_{k in group g} q[k] * w[n, k] (int32);
 //                 t = 0; for g ascending: t = t + float(acc_g) * w_scale[n, g]; v = t * s
@@ -17,10 +19,14 @@
 //
 // Weights are read in a packed layout (Layout PackedTiles, tile kQPackRows x QPackCols(dtype)): the matrix is
 // zero-padded to whole tiles; tiles are stored row block by row block, and within a row block k-chunk by
-// k-chunk, each tile 64 contiguous bytes:
-//   I8 (4 x 16): row r of the tile at bytes [16 r, 16 r + 16), element k of the chunk at byte 16 r + k.
-//   I4 (4 x 32): row r at bytes [16 r, 16 r + 16); byte 16 r + j holds element j in its low nibble and element
-//                j + 16 in its high nibble (signed, [-8, 7]).
+// k-chunk, each tile 64 contiguous bytes. Inside a tile, columns go in pairs and each pair is interleaved across
+// the tile's four rows, so that 8 bytes hold columns (k, k+1) of rows 0..3 -- the operand of a 16-bit
+// multiply-add whose other operand is the activation pair (q[k], q[k+1]) in every lane, giving four outputs:
+//   I8 (4 x 16): element (r, k) of the chunk at byte 8 (k / 2) + 2 r + k % 2. Pair p of a row block (columns
+//                2p, 2p+1) is therefore at byte 8 p of the block, across chunks.
+//   I4 (4 x 32): the low nibbles of the tile's 64 bytes are its first 16 columns in the I8 order, the high
+//                nibbles its last 16: element (r, k) at byte 8 ((k % 16) / 2) + 2 r + k % 2, low nibble if k < 16
+//                (signed, [-8, 7]). Unpacking nibbles bytewise yields two I8 tiles.
 // Scales are never padded: I8 f32 [rows]; I4 f16, one per (row, group), ordered row block by row block, then
 // group, then row within the block (a block's scales for one group are contiguous; the last block may have
 // fewer than kQPackRows rows). Plain I4 files keep [rows, groups] order, converted by RepackQuantizedTensor.
@@ -43,6 +49,8 @@ constexpr int kQPackColsI4 = 32;
 constexpr int kQTileBytes = 64;
 // Activation rows are padded with zeros to a multiple of this many columns.
 constexpr int kQActivationAlign = 32;
+// Output columns are divided among threads in multiples of this (whole groups of the kernels' row blocks).
+constexpr int kQColumnGrain = 16;
 // Upper bound on cols so that int32 sums of int8 x int8 products cannot overflow (128 * 128 * 65536 = 2^30).
 constexpr int kQMaxCols = 65536;
 
@@ -105,11 +113,11 @@ float QWeightScale(const QWeights& w, int row, int group);
 void DequantizeQRow(const QWeights& w, int row, float* out);
 
 // Quantizes one activation row (see Arithmetic): q[0, padded_cols) with zeros after cols; returns the scale.
-float QuantizeActivationRow(const float* x, int cols, int padded_cols, int8_t* q);
+float QuantizeActivationRow(const float* x, int cols, int padded_cols, int16_t* q);
 
 // One implementation of the integer kernels. Computes output columns [n0, n1) (n0 a multiple of kQPackRows)
 // for M activation rows: q rows of stride ldq (>= padded_cols, zero-padded), scales xs[M].
-using QGemmFn = void (*)(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1,
+using QGemmFn = void (*)(int M, const int16_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1,
                          float* y, size_t ldy, const GemmEpilogue& ep);
 struct QGemmKernel {
   const char* name;

@@ -1,6 +1,7 @@
-// WebAssembly SIMD128 quantized kernels. Operands are widened to int16 as they are loaded
-// (i16x8.load8x8_s) and multiplied with i32x4.dot_i16x8_s; a 2 x 4 register tile (two activation rows against one
-// packed row block of weights) keeps eight int32x4 accumulators.
+// WebAssembly SIMD128 quantized kernels. A weight pair of four columns is widened to int16 as it is loaded
+// (i16x8.load8x8_s) and multiplied with i32x4.dot_i16x8_s by an activation pair splatted to every lane, giving
+// four output columns per instruction. Register tiles: 4 activation rows x 2 row blocks (8 int32x4 accumulators)
+// for products of several rows, 1 row x 4 row blocks for single rows.
 #if defined(__wasm_simd128__)
 
 #include <wasm_simd128.h>
@@ -12,14 +13,6 @@ namespace earshot {
 using namespace qgemm_detail;
 
 namespace {
-
-// Horizontal sums of four int32x4 vectors: [sum a, sum b, sum c, sum d]. Only interleave shuffles
-// (punpck{l,h}{dq,qdq} on x64), which V8 emits as one instruction each; other patterns become pshufb sequences.
-inline v128_t Reduce4(v128_t a, v128_t b, v128_t c, v128_t d) {
-  const v128_t ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7));
-  const v128_t cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
-  return wasm_i32x4_add(wasm_i64x2_shuffle(ab, cd, 0, 2), wasm_i64x2_shuffle(ab, cd, 1, 3));
-}
 
 struct WasmTiles {
   // F16ToF32's integer steps, four lanes at a time.
@@ -42,29 +35,35 @@ struct WasmTiles {
     }
   }
 
-  template <int MR>
-  static void I8(const int8_t* q, size_t ldq, const float* xs, const uint8_t* block, int chunks, const float* ws,
-                 float (*v)[kQPackRows]) {
-    v128_t acc[MR][kQPackRows];
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < kQPackRows; ++j) acc[i][j] = wasm_i32x4_splat(0);
-    for (int c = 0; c < chunks; ++c) {
-      const uint8_t* tile = block + static_cast<size_t>(c) * kQTileBytes;
-      const int8_t* xk = q + static_cast<size_t>(c) * kQPackColsI8;
-      for (int h = 0; h < kQPackColsI8; h += 8) {
-        v128_t a[MR];
-        for (int i = 0; i < MR; ++i) a[i] = wasm_i16x8_load8x8(xk + i * ldq + h);
-        for (int j = 0; j < kQPackRows; ++j) {
-          const v128_t b = wasm_i16x8_load8x8(tile + 16 * j + h);
-          for (int i = 0; i < MR; ++i) acc[i][j] = wasm_i32x4_add(acc[i][j], wasm_i32x4_dot_i16x8(a[i], b));
-        }
+  // acc[i][j] lane c = sum over pairs of q[i][2p] w[4j + c][2p] + q[i][2p + 1] w[4j + c][2p + 1]: one
+  // i32x4.dot_i16x8_s per (row, row block, pair), the weight pair widened as it is loaded, the activation pair
+  // splatted; no horizontal sums.
+  template <int MR, int NB>
+  static inline void AccumulatePairs(const int16_t* q, size_t ldq, const int8_t* block, size_t stride, int p0,
+                                     int p1, v128_t (&acc)[MR][NB]) {
+    for (int p = p0; p < p1; ++p) {
+      v128_t b[NB];
+      for (int j = 0; j < NB; ++j) b[j] = wasm_i16x8_load8x8(block + j * stride + 8 * static_cast<size_t>(p));
+      for (int i = 0; i < MR; ++i) {
+        const v128_t a = wasm_v128_load32_splat(q + i * ldq + 2 * p);
+        for (int j = 0; j < NB; ++j) acc[i][j] = wasm_i32x4_add(acc[i][j], wasm_i32x4_dot_i16x8(a, b[j]));
       }
     }
-    const v128_t w_scale = wasm_v128_load(ws);
+  }
+
+  template <int MR, int NB>
+  static void I8(const int16_t* q, size_t ldq, const float* xs, const uint8_t* block, size_t stride, int pairs,
+                 const float* ws, float (*v)[kQPackRows * NB]) {
+    v128_t acc[MR][NB];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) acc[i][j] = wasm_i32x4_splat(0);
+    AccumulatePairs<MR, NB>(q, ldq, reinterpret_cast<const int8_t*>(block), stride, 0, pairs, acc);
     for (int i = 0; i < MR; ++i) {
-      const v128_t sum = Reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
-      const v128_t scale = wasm_f32x4_mul(wasm_f32x4_splat(xs[i]), w_scale);
-      wasm_v128_store(v[i], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sum), scale));
+      const v128_t x_scale = wasm_f32x4_splat(xs[i]);
+      for (int j = 0; j < NB; ++j) {
+        const v128_t scale = wasm_f32x4_mul(x_scale, wasm_v128_load(ws + kQPackRows * j));
+        wasm_v128_store(v[i] + kQPackRows * j, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc[i][j]), scale));
+      }
     }
   }
 
@@ -84,47 +83,41 @@ struct WasmTiles {
     }
   }
 
-  // The I8 product over unpacked tiles, reduced and scaled group by group.
-  template <int MR>
-  static void I4(const int8_t* q, size_t ldq, const float* xs, const int8_t* unpacked, int groups,
-                 int chunks_per_group, const float* scales, float (*v)[kQPackRows]) {
-    v128_t total[MR];
-    for (int i = 0; i < MR; ++i) total[i] = wasm_f32x4_splat(0.0f);
-    const int8_t* tile = unpacked;
-    const int8_t* xk = q;
+  // The I8 product over unpacked tiles, scaled group by group.
+  template <int MR, int NB>
+  static void I4(const int16_t* q, size_t ldq, const float* xs, const int8_t* unpacked, size_t stride, int groups,
+                 int pairs_per_group, const float* scales, float (*v)[kQPackRows * NB]) {
+    v128_t total[MR][NB];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) total[i][j] = wasm_f32x4_splat(0.0f);
     for (int g = 0; g < groups; ++g) {
-      v128_t acc[MR][kQPackRows];
+      v128_t acc[MR][NB];
       for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < kQPackRows; ++j) acc[i][j] = wasm_i32x4_splat(0);
-      for (int c = 0; c < chunks_per_group; ++c, tile += kQTileBytes, xk += kQPackColsI8) {
-        for (int h = 0; h < kQPackColsI8; h += 8) {
-          v128_t a[MR];
-          for (int i = 0; i < MR; ++i) a[i] = wasm_i16x8_load8x8(xk + i * ldq + h);
-          for (int j = 0; j < kQPackRows; ++j) {
-            const v128_t b = wasm_i16x8_load8x8(tile + 16 * j + h);
-            for (int i = 0; i < MR; ++i) acc[i][j] = wasm_i32x4_add(acc[i][j], wasm_i32x4_dot_i16x8(a[i], b));
-          }
+        for (int j = 0; j < NB; ++j) acc[i][j] = wasm_i32x4_splat(0);
+      AccumulatePairs<MR, NB>(q, ldq, unpacked, stride, g * pairs_per_group, (g + 1) * pairs_per_group, acc);
+      for (int j = 0; j < NB; ++j) {
+        const v128_t group_scale = wasm_v128_load(scales + (static_cast<size_t>(j) * groups + g) * kQPackRows);
+        for (int i = 0; i < MR; ++i) {
+          const v128_t sum = wasm_i32x4_shr(acc[i][j], 4);
+          total[i][j] = wasm_f32x4_add(total[i][j], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sum), group_scale));
         }
       }
-      const v128_t group_scale = wasm_v128_load(scales + g * kQPackRows);
-      for (int i = 0; i < MR; ++i) {
-        const v128_t sum = wasm_i32x4_shr(Reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), 4);
-        total[i] = wasm_f32x4_add(total[i], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sum), group_scale));
-      }
     }
-    for (int i = 0; i < MR; ++i) wasm_v128_store(v[i], wasm_f32x4_mul(total[i], wasm_f32x4_splat(xs[i])));
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j)
+        wasm_v128_store(v[i] + kQPackRows * j, wasm_f32x4_mul(total[i][j], wasm_f32x4_splat(xs[i])));
   }
 };
 
-void WasmI8(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+void WasmI8(int M, const int16_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
             size_t ldy, const GemmEpilogue& ep) {
-  RunTilesI8<WasmTiles, 2>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
+  RunI8<WasmTiles>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
 }
 
-void WasmI4(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+void WasmI4(int M, const int16_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
             size_t ldy, const GemmEpilogue& ep) {
   if (!SimdI4Supported(w)) return ReferenceQGemmKernel().i4(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
-  RunTilesI4<WasmTiles, 2>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
+  RunI4<WasmTiles>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
 }
 
 }  // namespace

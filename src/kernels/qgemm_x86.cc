@@ -1,5 +1,6 @@
-// Native x86 quantized kernels: SSE4.1 (the build's baseline, same shape as the WebAssembly kernel: int16
-// operands, pmaddwd, 2 x 4 tile) and AVX2 (16 columns per instruction), picked at run time. Integer sums are
+// Native x86 quantized kernels: SSE4.1 (the build's baseline, the same design as the WebAssembly kernel: weight
+// pairs widened to int16, activation pairs broadcast, pmaddwd) and AVX2 (two pairs per instruction), picked at
+// run time. Integer sums are
 // exact, and the float steps are those of qgemm.h's contract (no FMA: AVX2 code is compiled without it).
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE4_1__) && !defined(__EMSCRIPTEN__)
 
@@ -17,8 +18,11 @@ namespace {
 
 inline __m128i Load8x8(const void* p) { return _mm_cvtepi8_epi16(_mm_loadl_epi64(static_cast<const __m128i*>(p))); }
 
-inline __m128i Reduce4(__m128i a, __m128i b, __m128i c, __m128i d) {
-  return _mm_hadd_epi32(_mm_hadd_epi32(a, b), _mm_hadd_epi32(c, d));
+// The activation pair (q[2p], q[2p + 1]) in every 32-bit lane.
+inline __m128i PairSplat(const int16_t* q) {
+  int32_t pair;
+  std::memcpy(&pair, q, 4);
+  return _mm_set1_epi32(pair);
 }
 
 // F16ToF32's integer steps, four lanes at a time.
@@ -60,155 +64,146 @@ inline void UnpackI4Sse(const uint8_t* block, int chunks, int8_t* out) {
 struct SseTiles {
   static void ConvertScales(const uint8_t* f16, int count, float* out) { ConvertScalesSse(f16, count, out); }
 
-  template <int MR>
-  static void I8(const int8_t* q, size_t ldq, const float* xs, const uint8_t* block, int chunks, const float* ws,
-                 float (*v)[kQPackRows]) {
-    __m128i acc[MR][kQPackRows];
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < kQPackRows; ++j) acc[i][j] = _mm_setzero_si128();
-    for (int c = 0; c < chunks; ++c) {
-      const uint8_t* tile = block + static_cast<size_t>(c) * kQTileBytes;
-      const int8_t* xk = q + static_cast<size_t>(c) * kQPackColsI8;
-      for (int h = 0; h < kQPackColsI8; h += 8) {
-        __m128i a[MR];
-        for (int i = 0; i < MR; ++i) a[i] = Load8x8(xk + i * ldq + h);
-        for (int j = 0; j < kQPackRows; ++j) {
-          const __m128i b = Load8x8(tile + 16 * j + h);
-          for (int i = 0; i < MR; ++i) acc[i][j] = _mm_add_epi32(acc[i][j], _mm_madd_epi16(a[i], b));
-        }
+  // Four output columns per pmaddwd (see qgemm_wasm.cc).
+  template <int MR, int NB>
+  static inline void AccumulatePairs(const int16_t* q, size_t ldq, const int8_t* block, size_t stride, int p0,
+                                     int p1, __m128i (&acc)[MR][NB]) {
+    for (int p = p0; p < p1; ++p) {
+      __m128i b[NB];
+      for (int j = 0; j < NB; ++j) b[j] = Load8x8(block + j * stride + 8 * static_cast<size_t>(p));
+      for (int i = 0; i < MR; ++i) {
+        const __m128i a = PairSplat(q + i * ldq + 2 * p);
+        for (int j = 0; j < NB; ++j) acc[i][j] = _mm_add_epi32(acc[i][j], _mm_madd_epi16(a, b[j]));
       }
     }
-    const __m128 w_scale = _mm_load_ps(ws);
-    for (int i = 0; i < MR; ++i) {
-      const __m128i sum = Reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
-      const __m128 scale = _mm_mul_ps(_mm_set1_ps(xs[i]), w_scale);
-      _mm_store_ps(v[i], _mm_mul_ps(_mm_cvtepi32_ps(sum), scale));
-    }
+  }
+
+  template <int MR, int NB>
+  static void I8(const int16_t* q, size_t ldq, const float* xs, const uint8_t* block, size_t stride, int pairs,
+                 const float* ws, float (*v)[kQPackRows * NB]) {
+    __m128i acc[MR][NB];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) acc[i][j] = _mm_setzero_si128();
+    AccumulatePairs<MR, NB>(q, ldq, reinterpret_cast<const int8_t*>(block), stride, 0, pairs, acc);
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) {
+        const __m128 scale = _mm_mul_ps(_mm_set1_ps(xs[i]), _mm_load_ps(ws + kQPackRows * j));
+        _mm_store_ps(v[i] + kQPackRows * j, _mm_mul_ps(_mm_cvtepi32_ps(acc[i][j]), scale));
+      }
   }
 
   // Nibbles are unpacked as int8 values times 16 (see qgemm_wasm.cc); the group sums are shifted back.
   static void UnpackI4(const uint8_t* block, int chunks, int8_t* out) { UnpackI4Sse(block, chunks, out); }
 
-  template <int MR>
-  static void I4(const int8_t* q, size_t ldq, const float* xs, const int8_t* unpacked, int groups,
-                 int chunks_per_group, const float* scales, float (*v)[kQPackRows]) {
-    __m128 total[MR];
-    for (int i = 0; i < MR; ++i) total[i] = _mm_setzero_ps();
-    const int8_t* tile = unpacked;
-    const int8_t* xk = q;
+  template <int MR, int NB>
+  static void I4(const int16_t* q, size_t ldq, const float* xs, const int8_t* unpacked, size_t stride, int groups,
+                 int pairs_per_group, const float* scales, float (*v)[kQPackRows * NB]) {
+    __m128 total[MR][NB];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) total[i][j] = _mm_setzero_ps();
     for (int g = 0; g < groups; ++g) {
-      __m128i acc[MR][kQPackRows];
+      __m128i acc[MR][NB];
       for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < kQPackRows; ++j) acc[i][j] = _mm_setzero_si128();
-      for (int c = 0; c < chunks_per_group; ++c, tile += kQTileBytes, xk += kQPackColsI8) {
-        for (int h = 0; h < kQPackColsI8; h += 8) {
-          __m128i a[MR];
-          for (int i = 0; i < MR; ++i) a[i] = Load8x8(xk + i * ldq + h);
-          for (int j = 0; j < kQPackRows; ++j) {
-            const __m128i b = Load8x8(tile + 16 * j + h);
-            for (int i = 0; i < MR; ++i) acc[i][j] = _mm_add_epi32(acc[i][j], _mm_madd_epi16(a[i], b));
-          }
-        }
-      }
-      const __m128 group_scale = _mm_load_ps(scales + g * kQPackRows);
-      for (int i = 0; i < MR; ++i) {
-        const __m128i sum = _mm_srai_epi32(Reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), 4);
-        total[i] = _mm_add_ps(total[i], _mm_mul_ps(_mm_cvtepi32_ps(sum), group_scale));
+        for (int j = 0; j < NB; ++j) acc[i][j] = _mm_setzero_si128();
+      AccumulatePairs<MR, NB>(q, ldq, unpacked, stride, g * pairs_per_group, (g + 1) * pairs_per_group, acc);
+      for (int j = 0; j < NB; ++j) {
+        const __m128 group_scale = _mm_load_ps(scales + (static_cast<size_t>(j) * groups + g) * kQPackRows);
+        for (int i = 0; i < MR; ++i)
+          total[i][j] = _mm_add_ps(total[i][j],
+                                   _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(acc[i][j], 4)), group_scale));
       }
     }
-    for (int i = 0; i < MR; ++i) _mm_store_ps(v[i], _mm_mul_ps(total[i], _mm_set1_ps(xs[i])));
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) _mm_store_ps(v[i] + kQPackRows * j, _mm_mul_ps(total[i][j], _mm_set1_ps(xs[i])));
   }
 };
 
-void SseI8(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+void SseI8(int M, const int16_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
            size_t ldy, const GemmEpilogue& ep) {
-  RunTilesI8<SseTiles, 2>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
+  RunI8<SseTiles>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
 }
 
-void SseI4(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+void SseI4(int M, const int16_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
            size_t ldy, const GemmEpilogue& ep) {
   if (!SimdI4Supported(w)) return ReferenceQGemmKernel().i4(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
-  RunTilesI4<SseTiles, 2>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
+  RunI4<SseTiles>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
 }
 
 // ---- AVX2 --------------------------------------------------------------------------------------------------
 // Tile functions carry the target attribute (and stay out of line); the drivers above call them per tile.
 #define EARSHOT_AVX2 __attribute__((target("avx2"), noinline))
 
-EARSHOT_AVX2 inline __m128i Reduce4Avx(__m256i a, __m256i b, __m256i c, __m256i d) {
-  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
-  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
-
+// Two pairs per instruction: lanes 0-3 accumulate pair p of four columns, lanes 4-7 pair p + 1; the halves are
+// added at the end (pairs come in even numbers: chunks and I4 groups hold 8 and 16 of them).
 struct Avx2Tiles {
   static void ConvertScales(const uint8_t* f16, int count, float* out) { ConvertScalesSse(f16, count, out); }
-
-  template <int MR>
-  EARSHOT_AVX2 static void I8(const int8_t* q, size_t ldq, const float* xs, const uint8_t* block, int chunks,
-                              const float* ws, float (*v)[kQPackRows]) {
-    __m256i acc[MR][kQPackRows];
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < kQPackRows; ++j) acc[i][j] = _mm256_setzero_si256();
-    for (int c = 0; c < chunks; ++c) {
-      const uint8_t* tile = block + static_cast<size_t>(c) * kQTileBytes;
-      const int8_t* xk = q + static_cast<size_t>(c) * kQPackColsI8;
-      __m256i a[MR];
-      for (int i = 0; i < MR; ++i)
-        a[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xk + i * ldq)));
-      for (int j = 0; j < kQPackRows; ++j) {
-        const __m256i b = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 16 * j)));
-        for (int i = 0; i < MR; ++i) acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(a[i], b));
-      }
-    }
-    const __m128 w_scale = _mm_load_ps(ws);
-    for (int i = 0; i < MR; ++i) {
-      const __m128i sum = Reduce4Avx(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
-      const __m128 scale = _mm_mul_ps(_mm_set1_ps(xs[i]), w_scale);
-      _mm_store_ps(v[i], _mm_mul_ps(_mm_cvtepi32_ps(sum), scale));
-    }
-  }
-
   static void UnpackI4(const uint8_t* block, int chunks, int8_t* out) { UnpackI4Sse(block, chunks, out); }
 
-  template <int MR>
-  EARSHOT_AVX2 static void I4(const int8_t* q, size_t ldq, const float* xs, const int8_t* unpacked, int groups,
-                              int chunks_per_group, const float* scales, float (*v)[kQPackRows]) {
-    __m128 total[MR];
-    for (int i = 0; i < MR; ++i) total[i] = _mm_setzero_ps();
-    const int8_t* tile = unpacked;
-    const int8_t* xk = q;
-    for (int g = 0; g < groups; ++g) {
-      __m256i acc[MR][kQPackRows];
-      for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < kQPackRows; ++j) acc[i][j] = _mm256_setzero_si256();
-      for (int c = 0; c < chunks_per_group; ++c, tile += kQTileBytes, xk += kQPackColsI8) {
-        __m256i a[MR];
-        for (int i = 0; i < MR; ++i)
-          a[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xk + i * ldq)));
-        for (int j = 0; j < kQPackRows; ++j) {
-          const __m256i b = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 16 * j)));
-          for (int i = 0; i < MR; ++i) acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(a[i], b));
-        }
-      }
-      const __m128 group_scale = _mm_load_ps(scales + g * kQPackRows);
+  template <int MR, int NB>
+  EARSHOT_AVX2 static void AccumulatePairs(const int16_t* q, size_t ldq, const int8_t* block, size_t stride, int p0,
+                                           int p1, __m128i (&out)[MR][NB]) {
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    __m256i acc[MR][NB];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) acc[i][j] = _mm256_setzero_si256();
+    for (int p = p0; p < p1; p += 2) {
+      __m256i b[NB];
+      for (int j = 0; j < NB; ++j)
+        b[j] = _mm256_cvtepi8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + j * stride + 8 * static_cast<size_t>(p))));
       for (int i = 0; i < MR; ++i) {
-        const __m128i sum = _mm_srai_epi32(Reduce4Avx(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), 4);
-        total[i] = _mm_add_ps(total[i], _mm_mul_ps(_mm_cvtepi32_ps(sum), group_scale));
+        const __m128i two = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + i * ldq + 2 * p));
+        const __m256i a = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(two), spread);
+        for (int j = 0; j < NB; ++j) acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(a, b[j]));
       }
     }
-    for (int i = 0; i < MR; ++i) _mm_store_ps(v[i], _mm_mul_ps(total[i], _mm_set1_ps(xs[i])));
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j)
+        out[i][j] = _mm_add_epi32(_mm256_castsi256_si128(acc[i][j]), _mm256_extracti128_si256(acc[i][j], 1));
+  }
+
+  template <int MR, int NB>
+  static void I8(const int16_t* q, size_t ldq, const float* xs, const uint8_t* block, size_t stride, int pairs,
+                 const float* ws, float (*v)[kQPackRows * NB]) {
+    __m128i acc[MR][NB];
+    AccumulatePairs<MR, NB>(q, ldq, reinterpret_cast<const int8_t*>(block), stride, 0, pairs, acc);
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) {
+        const __m128 scale = _mm_mul_ps(_mm_set1_ps(xs[i]), _mm_load_ps(ws + kQPackRows * j));
+        _mm_store_ps(v[i] + kQPackRows * j, _mm_mul_ps(_mm_cvtepi32_ps(acc[i][j]), scale));
+      }
+  }
+
+  template <int MR, int NB>
+  static void I4(const int16_t* q, size_t ldq, const float* xs, const int8_t* unpacked, size_t stride, int groups,
+                 int pairs_per_group, const float* scales, float (*v)[kQPackRows * NB]) {
+    __m128 total[MR][NB];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) total[i][j] = _mm_setzero_ps();
+    for (int g = 0; g < groups; ++g) {
+      __m128i acc[MR][NB];
+      AccumulatePairs<MR, NB>(q, ldq, unpacked, stride, g * pairs_per_group, (g + 1) * pairs_per_group, acc);
+      for (int j = 0; j < NB; ++j) {
+        const __m128 group_scale = _mm_load_ps(scales + (static_cast<size_t>(j) * groups + g) * kQPackRows);
+        for (int i = 0; i < MR; ++i)
+          total[i][j] = _mm_add_ps(total[i][j],
+                                   _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(acc[i][j], 4)), group_scale));
+      }
+    }
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) _mm_store_ps(v[i] + kQPackRows * j, _mm_mul_ps(total[i][j], _mm_set1_ps(xs[i])));
   }
 };
 
-void Avx2I8(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+void Avx2I8(int M, const int16_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
             size_t ldy, const GemmEpilogue& ep) {
-  RunTilesI8<Avx2Tiles, 2>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
+  RunI8<Avx2Tiles>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
 }
 
-void Avx2I4(int M, const int8_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
+void Avx2I4(int M, const int16_t* q, size_t ldq, const float* xs, const QWeights& w, int n0, int n1, float* y,
             size_t ldy, const GemmEpilogue& ep) {
   if (!SimdI4Supported(w)) return ReferenceQGemmKernel().i4(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
-  RunTilesI4<Avx2Tiles, 2>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
+  RunI4<Avx2Tiles>(M, q, ldq, xs, w, n0, n1, y, ldy, ep);
 }
 
 }  // namespace

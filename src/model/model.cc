@@ -52,9 +52,8 @@ bool DTypeFromFb(fbs::DType in, DType* out) {
 fbs::DType DTypeToFb(DType d) { return static_cast<fbs::DType>(static_cast<int8_t>(d)); }
 
 bool LayoutFromFb(fbs::Layout in, TensorLayout* out) {
-  const int v = static_cast<int>(in);
-  if (v < 0 || v > static_cast<int>(TensorLayout::PackedTiles)) return false;
-  *out = static_cast<TensorLayout>(v);
+  if (in != fbs::Layout::Plain && in != fbs::Layout::PackedTiles) return false;
+  *out = static_cast<TensorLayout>(static_cast<int>(in));
   return true;
 }
 fbs::Layout LayoutToFb(TensorLayout l) { return static_cast<fbs::Layout>(static_cast<int8_t>(l)); }
@@ -409,6 +408,11 @@ Status ReadTensors(const fbs::Model& fm, std::vector<TensorRef>* out) {
     if (!DTypeFromFb(ft->dtype(), &t.dtype)) {
       return Status::Error("tensor '" + Shown(t.name) + "' has an unknown dtype " +
                            std::to_string(static_cast<int>(ft->dtype())));
+    }
+    if (ft->layout() == fbs::Layout::RowTiles) {
+      return Status::Error("tensor '" + Shown(t.name) +
+                           "' uses the packed byte order of earlier earshot versions: re-import or re-quantize the "
+                           "model with this earshot");
     }
     if (!LayoutFromFb(ft->layout(), &t.layout)) {
       return Status::Error("tensor '" + Shown(t.name) + "' has an unknown layout " +

@@ -22,7 +22,7 @@ constexpr int kSchemaMinor = 0;
 constexpr size_t kMaxModelFileBytes = 0x7FFFFFFE;
 
 enum class DType : int8_t { F32 = 0, F16 = 1, I8 = 2, I4 = 3 };
-enum class TensorLayout : int8_t { Plain = 0, PackedTiles = 1 };
+enum class TensorLayout : int8_t { Plain = 0, PackedTiles = 2 };  // values as in earshot.fbs (1 is retired)
 enum class TokenizerKind : int8_t { ByteLevelBpe = 0, SentencePiece = 1 };
 
 const char* DTypeName(DType t);

@@ -198,7 +198,7 @@ TEST(QGemmTest, PackingRoundTrips) {
 TEST(QGemmTest, ActivationQuantizationRounding) {
   // max |x| = 127 makes inv exactly 1: halves round to even, clamp to +-127.
   const float x[8] = {127.0f, -0.5f, 0.5f, 1.5f, 2.5f, -2.5f, -127.0f, 126.5f};
-  int8_t q[32];
+  int16_t q[32];
   const float s = QuantizeActivationRow(x, 8, 32, q);
   EXPECT_EQ(s, 1.0f);
   const int want[8] = {127, 0, 0, 2, 2, -2, -127, 126};
@@ -218,16 +218,18 @@ TEST(QGemmTest, ActivationQuantizationRounding) {
 
 TEST(QGemmTest, SimdMatchesReferenceI8SmallShapes) {
   uint32_t seed = 1;
-  for (int M : {1, 2, 3, 5})
-    for (int N : {1, 3, 4, 5, 8, 9})
+  // M < 4 and M >= 4 take different tile shapes (1 row x 4 row blocks, 4 rows x 2 row blocks); N covers partial
+  // row blocks and partial groups of them.
+  for (int M : {1, 2, 3, 4, 5, 9})
+    for (int N : {1, 3, 4, 5, 8, 9, 12, 17, 23})
       for (int K : {1, 7, 8, 15, 16, 17, 33, 64})
         CompareKernels(DType::I8, M, N, K, 0, WeightPattern::kRandom, ActivationPattern::kRandom, seed++);
 }
 
 TEST(QGemmTest, SimdMatchesReferenceI4SmallShapes) {
   uint32_t seed = 100;
-  for (int M : {1, 2, 3})
-    for (int N : {1, 4, 6, 9})
+  for (int M : {1, 2, 3, 4, 6})
+    for (int N : {1, 4, 6, 9, 17})
       for (int group : {2, 16, 32, 64})
         for (int groups : {1, 2, 3}) {
           CompareKernels(DType::I4, M, N, group * groups, group, WeightPattern::kRandom, ActivationPattern::kRandom,
@@ -256,6 +258,36 @@ TEST(QGemmTest, SimdMatchesReferenceLargerShapes) {
   // Wide rows: the weights are swept in several column ranges (96 KiB each).
   CompareKernels(DType::I8, 3, 37, 4096, 0, WeightPattern::kRandom, ActivationPattern::kRandom, 903);
   CompareKernels(DType::I4, 2, 61, 4096, 32, WeightPattern::kRandom, ActivationPattern::kRandom, 904);
+}
+
+TEST(QGemmTest, PackedByteOrderIsTheDocumentedOne) {
+  // qgemm.h: I8 element (r, k) of a tile at byte 8 (k / 2) + 2 r + k % 2; I4 the same over k % 16, low nibble
+  // for k % 32 < 16. Values encode their position so that every byte is checked.
+  const int rows = 5, cols = 40;
+  std::vector<int8_t> w8(rows * cols);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) w8[r * cols + c] = static_cast<int8_t>(r * 50 + c - 100);
+  std::vector<uint8_t> p8(QPackedBytes(DType::I8, rows, cols));
+  PackQ8(w8.data(), rows, cols, p8.data());
+  const size_t stride8 = 4 * 48;  // a row block: 4 rows x 48 padded columns
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      const int k = c % 16;
+      const size_t at = (r / 4) * stride8 + (c / 16) * 64 + 8 * (k / 2) + 2 * (r % 4) + k % 2;
+      ASSERT_EQ(static_cast<int8_t>(p8[at]), w8[r * cols + c]) << r << "," << c;
+    }
+  std::vector<uint8_t> nibbles(rows * cols / 2, 0);
+  for (int i = 0; i < rows * cols; ++i) nibbles[i / 2] |= static_cast<uint8_t>((i * 7 % 16) << (i % 2 ? 4 : 0));
+  std::vector<uint8_t> p4(QPackedBytes(DType::I4, rows, cols));
+  PackQ4(nibbles.data(), rows, cols, p4.data());
+  const size_t stride4 = 4 * 64 / 2;  // 4 rows x 64 padded columns, two a byte
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      const int i = r * cols + c, k = c % 32 % 16;
+      const size_t at = (r / 4) * stride4 + (c / 32) * 64 + 8 * (k / 2) + 2 * (r % 4) + k % 2;
+      const int got = (c % 32 < 16 ? p4[at] : p4[at] >> 4) & 0xF;
+      ASSERT_EQ(got, i * 7 % 16) << r << "," << c;
+    }
 }
 
 TEST(QGemmTest, ExtremeSumsDoNotOverflow) {

@@ -235,6 +235,29 @@ TEST_F(TensorErrors, PackedLayoutRules) {
   EXPECT_ERROR_HAS(Serialize(meta, tensors), "only weight matrices may use a packed layout");
 }
 
+TEST_F(TensorErrors, RetiredAndUnknownLayoutsInTheFile) {
+  TensorData& w = Get("encoder.blocks.0.attn.query.weight");  // [16, 16] f32
+  w.layout = TensorLayout::PackedTiles;
+  w.pack_rows = 4;
+  w.pack_cols = 16;
+  auto written = SerializeModel(meta, tensors);
+  ASSERT_TRUE(written.ok()) << written.status().message();
+  const std::vector<uint8_t> bytes(written->data(), written->data() + written->size());
+  ASSERT_TRUE(Load(bytes).ok());
+  const auto* stored = fb::GetModel(bytes.data())->tensors();
+  int index = -1;
+  for (int i = 0; i < static_cast<int>(stored->size()); ++i) {
+    if (stored->Get(i)->name()->str() == w.name) index = i;
+  }
+  ASSERT_GE(index, 0);
+  for (int8_t layout : {1, 7}) {
+    std::vector<uint8_t> patched = bytes;
+    Patch<int8_t>(AsTable(fb::GetModel(patched.data())->tensors()->Get(index)), fb::Tensor::VT_LAYOUT, layout);
+    EXPECT_ERROR_HAS(Load(patched), layout == 1 ? "tensor '" + w.name + "' uses the packed byte order of earlier"
+                                                : "tensor '" + w.name + "' has an unknown layout 7");
+  }
+}
+
 TEST(TensorStorage, Rules) {
   auto s = ComputeTensorStorage(DType::I4, TensorLayout::Plain, {6, 4, 3}, 4);
   ASSERT_TRUE(s.ok()) << s.status().message();
