@@ -217,3 +217,21 @@ def augment(audio: np.ndarray, rate: int, rng: random.Random, nrng: np.random.Ge
         aug.steps.append("clip")
     out = np.clip(out, -1.0, 1.0).astype(np.float32)
     return out, aug.describe()
+
+
+def is_mild(aug: str, min_snr_db: float) -> bool:
+    """Whether an utterance's augmentation record (the comma-separated steps of a shard line's "aug") is mild:
+    additive noise at min_snr_db or more (babble, which is speech itself, 10 dB more), no telephone band, no
+    clipping. The curriculum stage of training (TrainConfig.min_snr_db) keeps only these."""
+    for step in filter(None, aug.split(",")):
+        if step in ("telephone", "clip"):
+            return False
+        if "@" in step and step.endswith("dB"):
+            kind, level = step[:-2].split("@", 1)
+            try:
+                snr = float(level)
+            except ValueError:
+                return False
+            if snr < min_snr_db + (10.0 if kind == "babble" else 0.0):
+                return False
+    return True

@@ -51,8 +51,11 @@ class ShardIndex:
     """
 
     def __init__(self, root: str, encode: Callable[[str], List[int]], max_frames: int = MAX_FRAMES,
-                 max_text_tokens: int = 222, groups: Sequence[str] = TRAIN_GROUPS + EVAL_GROUPS):
+                 max_text_tokens: int = 222, groups: Sequence[str] = TRAIN_GROUPS + EVAL_GROUPS,
+                 keep: Optional[Callable[[str, dict], bool]] = None):
+        """`keep(group, record)`, when given, decides which shard lines are used (a curriculum's filter)."""
         self.root = root
+        self.keep = keep
         self.encode = encode
         self.max_frames = max_frames
         self.max_text_tokens = max_text_tokens
@@ -93,6 +96,9 @@ class ShardIndex:
         rows = feats.shape[0]
         new = []
         for i, rec in enumerate(records):
+            if self.keep is not None and not self.keep(group, rec):
+                self._skip("left out by the curriculum")
+                continue
             offset, n_frames, text = int(rec["offset"]), int(rec["n_frames"]), str(rec["text"])
             if n_frames < 1 or offset < 0 or offset + n_frames > rows:
                 self._skip("frames outside the shard")

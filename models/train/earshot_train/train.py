@@ -29,8 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dataset import (EVAL_GROUPS, IGNORE_INDEX, BatchSampler, ShardIndex, collate, describe, pick_eval_keys,
-                      pools_with_shares)
+from .augment import is_mild
+from .dataset import (EVAL_GROUPS, IGNORE_INDEX, TRAIN_GROUPS, BatchSampler, ShardIndex, collate, describe,
+                      pick_eval_keys, pools_with_shares)
 from .evaluate import greedy_decode, heldout_loss, word_errors
 from .features import data_root
 from .model import Dims, Whisper, encoder_positions
@@ -74,6 +75,9 @@ class TrainConfig:
     data_seed: int = 0
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     spec_augment_from_step: int = 800  # let the model find the alignment on clean features first
+    # Curriculum: >= 0 keeps only training utterances with mild augmentation (augment.is_mild at this SNR); a
+    # first stage on them, then a run --init-from it on everything (-1).
+    min_snr_db: float = -1.0
     # evaluation
     eval_utts: int = 300              # per held-out group, for the held-out loss
     decode_utts: int = 24             # per held-out group, greedy-decoded for the quick WER
@@ -95,7 +99,7 @@ class TrainConfig:
 
 # Fixed for the life of a run: the model's shape, and the seed the saved sampler state belongs to.
 FIXED_FIELDS = ("d_model", "n_head", "n_audio_layer", "n_text_layer", "n_audio_ctx", "n_text_ctx", "init_seed",
-                "data_seed")
+                "data_seed", "min_snr_db")
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -166,6 +170,14 @@ def ctc_loss(head: torch.nn.Linear, audio: torch.Tensor, n_frames: torch.Tensor,
     return loss, int(lengths.sum())
 
 
+def curriculum_filter(min_snr_db: float):
+    """ShardIndex's `keep` for a curriculum stage: training groups keep mildly augmented utterances only (the
+    held-out groups stay whole, so losses remain comparable across stages); None when off."""
+    if min_snr_db < 0:
+        return None
+    return lambda group, rec: group not in TRAIN_GROUPS or is_mild(str(rec.get("aug", "")), min_snr_db)
+
+
 def atomic_save(obj, path: str):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -183,7 +195,7 @@ class Trainer:
         self.ctc_head = ctc_head(self.dims.n_audio_state, cfg.init_seed).to(device)
         self.ctc_optimizer = build_optimizer(self.ctc_head, cfg)
         self.index = ShardIndex(data_dir, tokenizer.encode, max_frames=2 * cfg.n_audio_ctx,
-                                max_text_tokens=cfg.n_text_ctx - 1)
+                                max_text_tokens=cfg.n_text_ctx - 1, keep=curriculum_filter(cfg.min_snr_db))
         self.sampler = BatchSampler(self.index, pools_with_shares(cfg.real_share, cfg.noise_share),
                                     batch_frames=cfg.batch_frames, max_utts=cfg.max_utts, seed=cfg.data_seed)
         self.step = 0

@@ -31,6 +31,33 @@ class SamplerTestBase(unittest.TestCase):
 
 
 class ShardIndexTest(SamplerTestBase):
+    def test_curriculum_keeps_mild_training_utterances_and_every_heldout_one(self):
+        from earshot_train.augment import is_mild
+        from earshot_train.train import curriculum_filter
+        self.assertTrue(is_mild("", 15))
+        self.assertTrue(is_mild("tempo0.98,eq100-5500,reverb81/53,pink@15dB", 15))
+        self.assertFalse(is_mild("pink@14dB", 15))
+        self.assertFalse(is_mild("babble@24dB", 15))  # babble is speech: 10 dB more
+        self.assertTrue(is_mild("babble@25dB", 15))
+        self.assertFalse(is_mild("tempo1.02,telephone", 0))
+        self.assertFalse(is_mild("clip", 0))
+        self.assertFalse(is_mild("hum@xdB", 0))
+        augs = ["", "white@5dB", "telephone,pink@20dB", "brown@20dB"]
+        for group in ("synth", "heldout_synth"):
+            write_shard(self.root, group, "a", [(50, "w%d" % i) for i in range(4)])
+            path = os.path.join(self.root, "shards", group, "a.jsonl")
+            with open(path) as f:
+                lines = [json.loads(line) for line in f]
+            with open(path, "w") as f:
+                for line, aug in zip(lines, augs):
+                    f.write(json.dumps(dict(line, aug=aug)) + "\n")
+        self.assertIsNone(curriculum_filter(-1))
+        index = ShardIndex(self.root, char_encode, keep=curriculum_filter(15))
+        index.scan()
+        self.assertEqual([index.utterances[k].text for k in index.by_group["synth"]], ["w0", "w3"])
+        self.assertEqual(len(index.by_group["heldout_synth"]), 4)
+        self.assertEqual(index.skipped, {"left out by the curriculum": 2})
+
     def test_reads_only_done_shards_and_skips_bad_utterances(self):
         write_shard(self.root, "synth", "a", [(50, "Hello."), (60, "World.")])
         write_shard(self.root, "synth", "b", [(40, "Not finished.")], done=False)
