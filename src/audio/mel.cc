@@ -201,7 +201,9 @@ Expected<LogMel> MelFrontEnd::Compute(const float* pcm, size_t n, size_t pad_to_
       const float* p = power.data() + band.first_bin;
       float energy = 0.0f;
       for (size_t k = 0; k < band.weights.size(); ++k) energy += band.weights[k] * p[k];
-      const float log_energy = std::log10(std::max(energy, kLogFloor));
+      // log10 in double, rounded once: glibc's and Emscripten's float log10 differ by an ulp now and then, their
+      // double ones round to the same float, so native and WebAssembly builds compute identical features.
+      const float log_energy = static_cast<float>(std::log10(static_cast<double>(std::max(energy, kLogFloor))));
       out.data[m * frames + t] = log_energy;
       max_log = std::max(max_log, log_energy);
     }

@@ -143,6 +143,7 @@ size_t AttentionScratchSize(int n_q, int n_kv) {
 
 void Attention(const AttentionArgs& a, float* scratch, int scratch_slots) {
   if (a.n_q <= 0 || a.n_head <= 0) return;
+  if (IntegerAttentionApplies(a) && AttentionInteger(a, scratch_slots)) return;
   const float scale = 1.0f / std::sqrt(static_cast<float>(a.d_head));
   const int n_blocks = (a.n_q + kQueryBlock - 1) / kQueryBlock;
   const int n_units = a.n_head * n_blocks;  // (head, query block), heads outermost as one thread would go

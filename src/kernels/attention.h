@@ -23,6 +23,10 @@ struct AttentionArgs {
   size_t ld_vt = 0;
   float* out = nullptr;      // [n_q, ldo]; must not overlap q, k or v
   size_t ldo = 0;
+  // Integer products (attention_int.cc): QK^T and PV on 16-bit multiply-adds over finely quantized operands,
+  // about twice as fast as float. Used for full (non-causal) attention with d_head % 4 == 0; quantized models
+  // ask for it in the encoder.
+  bool integer_products = false;
   // < 0: every query sees every key. >= 0: query i sees keys j <= causal_offset + i (a chunk of new tokens
   // appended after causal_offset cached ones).
   int causal_offset = -1;
@@ -45,5 +49,12 @@ size_t AttentionScratchSize(int n_q, int n_kv);
 // floats; with more than one slot, heads and query blocks are shared among up to that many threads of the pool
 // (each (head, query block) is computed the same way whichever thread takes it).
 void Attention(const AttentionArgs& args, float* scratch, int scratch_slots = 1);
+
+// The integer path (see attention_int.cc for its arithmetic). Attention takes it when args ask for it and it
+// applies; AttentionInteger returns false (computing nothing) when its operand memory cannot be allocated, and
+// Attention then uses the float products. AttentionIntegerReference: the same arithmetic in plain loops.
+bool IntegerAttentionApplies(const AttentionArgs& args);
+bool AttentionInteger(const AttentionArgs& args, int scratch_slots);
+void AttentionIntegerReference(const AttentionArgs& args);
 
 }  // namespace earshot

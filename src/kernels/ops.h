@@ -36,7 +36,8 @@ inline float FastExp(float x) {
   // exp(x) = 2^n * exp(r), x = n ln2 + r, |r| <= ln2/2. Adding and subtracting 1.5 * 2^23 rounds to the
   // nearest integer; ln2 is split in two so that n * 0.693359375 is exact and the reduction loses nothing.
   constexpr float kRound = 12582912.0f;
-  const float n = (c * 1.44269504088896341f + kRound) - kRound;
+  const float shifted = c * 1.44269504088896341f + kRound;
+  const float n = shifted - kRound;
   float r = c - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   // Minimax polynomial for exp(r) on [-ln2/2, ln2/2] (Cephes expf coefficients).
@@ -48,7 +49,9 @@ inline float FastExp(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   // Scale by 2^n in two steps so that results in the subnormal range and near overflow come out right.
-  const int32_t ni = static_cast<int32_t>(n);
+  // n as an integer from the bits of `shifted` (1.5 * 2^23 + n lies in [2^23, 2^24), one unit per integer):
+  // the same value as converting n, without a float-to-int conversion (a long sequence in WebAssembly on x64).
+  const int32_t ni = static_cast<int32_t>(AsBits(shifted)) - 0x4B400000;
   const int32_t n1 = ni >> 1, n2 = ni - n1;
   const float result = p * AsFloat(static_cast<uint32_t>(n1 + 127) << 23) * AsFloat(static_cast<uint32_t>(n2 + 127) << 23);
   const uint32_t is_nan = (x_bits & 0x7fffffffu) > 0x7f800000u ? 0xffffffffu : 0u;

@@ -22,10 +22,30 @@ inline float ApplyEpilogue(float v, int m, int n, const GemmEpilogue& ep) {
   return v;
 }
 
-// Stores a tile of dequantized values v[i][j] (rows m.., columns n.. of which `nr` are real).
+// Stores a tile of dequantized values v[i][j] (rows m.., columns n.. of which `nr` are real). Full tiles
+// without GELU add bias and residual four columns at a time (the same two additions per element).
 template <int MR, int NR>
 inline void StoreTile(const float (&v)[MR][NR], int mr, int m, int n, int nr, float* y, size_t ldy,
                       const GemmEpilogue& ep) {
+  if (nr == NR && NR % 4 == 0 && !ep.gelu) {
+    typedef float F32x4 __attribute__((vector_size(16)));
+    auto load = [](const float* p) {
+      F32x4 x;
+      std::memcpy(&x, p, sizeof(x));
+      return x;
+    };
+    for (int i = 0; i < mr; ++i) {
+      float* yr = y + static_cast<size_t>(m + i) * ldy + n;
+      const float* res = ep.residual ? ep.residual + static_cast<size_t>(m + i) * ep.ld_residual + n : nullptr;
+      for (int j = 0; j < NR; j += 4) {
+        F32x4 x = load(v[i] + j);
+        if (ep.bias) x = x + load(ep.bias + n + j);
+        if (res) x = x + load(res + j);
+        std::memcpy(yr + j, &x, sizeof(x));
+      }
+    }
+    return;
+  }
   for (int i = 0; i < mr; ++i) {
     float* yr = y + static_cast<size_t>(m + i) * ldy;
     for (int j = 0; j < nr; ++j) yr[n + j] = ApplyEpilogue(v[i][j], m + i, n + j, ep);

@@ -101,18 +101,21 @@ Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_fram
     EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.attn.query, q.data()));
     EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.attn.key, k.data()));
     EARSHOT_RETURN_IF_ERROR(Project(h.data(), T, d, w.attn.value, v.data()));
-    // Values transposed (one row per value column, over all positions) for the faster product kernel. They go
-    // in h, whose normalised input is not needed again before the next LayerNorm.
+    AttentionArgs a;
+    // Quantized models take the integer attention products, float models the float ones (matching the float
+    // reference).
+    a.integer_products = w.attn.query.weight->dtype == DType::I8 || w.attn.query.weight->dtype == DType::I4;
+    // Values transposed (one row per value column, over all positions) for the faster float product kernel.
+    // They go in h, whose normalised input is not needed again before the next LayerNorm.
     float* const v_t = h.data();
     constexpr int kTransposeBlock = 16;  // positions per pass: their rows stay cached while columns are written
-    for (int t0 = 0; t0 < T; t0 += kTransposeBlock) {
+    for (int t0 = 0; t0 < T && !a.integer_products; t0 += kTransposeBlock) {
       const int t1 = std::min(T, t0 + kTransposeBlock);
       for (int c = 0; c < d; ++c) {
         float* dst = v_t + static_cast<size_t>(c) * T;
         for (int t = t0; t < t1; ++t) dst[t] = v.data()[static_cast<size_t>(t) * d + c];
       }
     }
-    AttentionArgs a;
     a.n_q = T;
     a.n_kv = T;
     a.n_head = n_head;
@@ -123,8 +126,10 @@ Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_fram
     a.ldk = d;
     a.v = v.data();
     a.ldv = d;
-    a.v_t = v_t;
-    a.ld_vt = static_cast<size_t>(T);
+    if (!a.integer_products) {
+      a.v_t = v_t;
+      a.ld_vt = static_cast<size_t>(T);
+    }
     a.out = attn.data();
     a.ldo = d;
     Attention(a, scores, attention_slots);

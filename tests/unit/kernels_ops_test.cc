@@ -282,9 +282,10 @@ TEST(KernelsOps, Conv1dViaIm2ColMatchesDirect) {
 }
 
 // Attention against a double reference, with and without a causal offset, over odd head sizes.
-// With transposed_values the values also go in as v_t (the encoder's layout).
+// With transposed_values the values also go in as v_t (the encoder's layout); with integer_products the
+// integer path is asked for (and taken where it applies), within `tolerance`.
 void CheckAttention(int n_q, int n_kv, int n_head, int d_head, int causal_offset, uint32_t seed,
-                    bool transposed_values = false) {
+                    bool transposed_values = false, bool integer_products = false, double tolerance = 2e-5) {
   std::mt19937 rng(seed);
   const int d = n_head * d_head;
   const size_t ldq = d + 1, ldk = d + 2, ldv = d + 3, ldo = d;
@@ -304,6 +305,7 @@ void CheckAttention(int n_q, int n_kv, int n_head, int d_head, int causal_offset
   a.out = out.data();
   a.ldo = ldo;
   a.causal_offset = causal_offset;
+  a.integer_products = integer_products;
   std::vector<float> v_t;
   if (transposed_values) {
     a.ld_vt = n_kv + 1;
@@ -329,7 +331,7 @@ void CheckAttention(int n_q, int n_kv, int n_head, int d_head, int causal_offset
       for (int e = 0; e < d_head; ++e) {
         double acc = 0;
         for (int j = 0; j < n_valid; ++j) acc += s[j] / z * v[j * ldv + h * d_head + e];
-        ASSERT_NEAR(out[i * ldo + h * d_head + e], acc, 2e-5) << "h " << h << " i " << i << " e " << e;
+        ASSERT_NEAR(out[i * ldo + h * d_head + e], acc, tolerance) << "h " << h << " i " << i << " e " << e;
       }
     }
 }
@@ -345,6 +347,62 @@ TEST(KernelsAttention, TransposedValues) {
   CheckAttention(4, 10, 2, 3, 6, 3, true);
   CheckAttention(69, 69, 1, 8, 0, 4, true);
   CheckAttention(1, 1, 4, 2, -1, 5, true);
+}
+
+// The integer products (finely quantized operands) stay within 1.5e-3 of exact attention over values in
+// [-1, 1]; where they do not apply (causal, d_head % 4 != 0) the float path runs, as exact as ever.
+TEST(KernelsAttention, IntegerProductsNearExact) {
+  CheckAttention(7, 9, 3, 8, -1, 1, false, true, 1.5e-3);
+  CheckAttention(70, 67, 2, 64, -1, 2, false, true, 1.5e-3);
+  CheckAttention(5, 257, 1, 64, -1, 3, false, true, 1.5e-3);
+  CheckAttention(1, 1, 4, 4, -1, 4, false, true, 1.5e-3);
+  CheckAttention(4, 10, 2, 4, 6, 5, false, true);   // causal: float path
+  CheckAttention(7, 9, 3, 5, -1, 6, false, true);   // d_head 5: float path
+}
+
+void FillAttentionArgs(AttentionArgs* a, int n_q, int n_kv, int n_head, int d_head, const std::vector<float>& q,
+                       const std::vector<float>& k, const std::vector<float>& v, size_t ld, float* out) {
+  a->n_q = n_q;
+  a->n_kv = n_kv;
+  a->n_head = n_head;
+  a->d_head = d_head;
+  a->q = q.data();
+  a->k = k.data();
+  a->v = v.data();
+  a->ldq = a->ldk = a->ldv = ld;
+  a->out = out;
+  a->ldo = static_cast<size_t>(n_head * d_head);
+  a->integer_products = true;
+}
+
+// The SIMD integer path against its scalar reference, bit for bit: tails of queries (4-row tiles), keys (4-key
+// blocks, odd counts, more than one 128-key chunk), dims; zero rows and columns, huge and tiny magnitudes.
+TEST(KernelsAttention, IntegerProductsEqualScalarReference) {
+  std::mt19937 rng(21);
+  for (int d_head : {4, 8, 64})
+    for (int n_q : {1, 3, 4, 5, 67})
+      for (int n_kv : {1, 2, 3, 5, 130, 257}) {
+        const int n_head = 2, d = n_head * d_head;
+        const size_t ld = d + 3;
+        auto q = RandomVector(n_q * ld, rng, 4.0f), k = RandomVector(n_kv * ld, rng, 4.0f),
+             v = RandomVector(n_kv * ld, rng);
+        if (n_q > 2) std::fill(q.begin() + ld, q.begin() + 2 * ld, 0.0f);        // a zero query row
+        if (n_kv > 2) std::fill(k.begin(), k.begin() + ld, 0.0f);                 // a zero key row
+        for (int j = 0; j < n_kv; ++j) v[j * ld + 1] = 0.0f;                      // a zero value column
+        if (n_kv > 3) {
+          for (size_t i = 2 * ld; i < 3 * ld; ++i) k[i] *= 1e4f;  // one key dominates
+          for (int j = 0; j < n_kv; ++j) v[j * ld + 2] *= 1e-20f;  // a tiny value column
+        }
+        std::vector<float> got(n_q * d, -1.0f), want(n_q * d, -2.0f), scratch(AttentionScratchSize(n_q, n_kv));
+        AttentionArgs a;
+        FillAttentionArgs(&a, n_q, n_kv, n_head, d_head, q, k, v, ld, got.data());
+        ASSERT_TRUE(IntegerAttentionApplies(a));
+        Attention(a, scratch.data());
+        a.out = want.data();
+        AttentionIntegerReference(a);
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_EQ(got[i], want[i]) << "d_head " << d_head << " n_q " << n_q << " n_kv " << n_kv << " at " << i;
+      }
 }
 
 // The SIMD score kernel against its scalar reference, bit for bit, on tails of both the head dimension and

@@ -311,7 +311,7 @@ TEST_F(ThreadPoolTest, LargeProductsSplitWithDefaultSettings) {
 }
 
 std::vector<float> RunAttention(int n_q, int n_kv, int n_head, int d_head, int causal_offset, int slots,
-                                uint32_t seed) {
+                                uint32_t seed, bool integer_products = false) {
   testutil::TestRng rng(seed);
   const size_t d = static_cast<size_t>(n_head) * d_head;
   std::vector<float> q(n_q * d), k(n_kv * d), v(n_kv * d), out(n_q * d, 0.0f);
@@ -333,6 +333,7 @@ std::vector<float> RunAttention(int n_q, int n_kv, int n_head, int d_head, int c
   a.out = out.data();
   a.ldo = d;
   a.causal_offset = causal_offset;
+  a.integer_products = integer_products;
   Attention(a, scratch.data(), slots);
   return out;
 }
@@ -342,18 +343,21 @@ TEST_F(ThreadPoolTest, AttentionHeadsSplitBitIdentically) {
   struct Case {
     int n_q, n_kv, n_head, d_head, causal_offset;
   };
-  for (const Case& c : {Case{70, 67, 3, 5, -1}, Case{130, 130, 4, 8, 0}, Case{5, 40, 6, 16, -1},
-                        Case{3, 12, 5, 4, 9}}) {
-    ASSERT_TRUE(SetThreadCount(1).ok());
-    const auto one = RunAttention(c.n_q, c.n_kv, c.n_head, c.d_head, c.causal_offset, 1, 3);
-    for (int threads : {2, 3}) {
-      ASSERT_TRUE(SetThreadCount(threads).ok());
-      SetMinTaskWork(1);
-      for (int slots : {1, 2, 3, 4})
-        ExpectBitIdentical(RunAttention(c.n_q, c.n_kv, c.n_head, c.d_head, c.causal_offset, slots, 3), one,
-                           "attention n_q=" + std::to_string(c.n_q) + ", " + std::to_string(threads) +
-                               " threads, " + std::to_string(slots) + " slots");
-      SetMinTaskWork(0);
+  // The integer products (the encoder of quantized models) split query blocks among threads the same way.
+  for (bool integer : {false, true}) {
+    for (const Case& c : {Case{70, 67, 3, 5, -1}, Case{130, 130, 4, 8, 0}, Case{5, 40, 6, 16, -1},
+                          Case{3, 12, 5, 4, 9}, Case{200, 150, 2, 64, -1}}) {
+      ASSERT_TRUE(SetThreadCount(1).ok());
+      const auto one = RunAttention(c.n_q, c.n_kv, c.n_head, c.d_head, c.causal_offset, 1, 3, integer);
+      for (int threads : {2, 3}) {
+        ASSERT_TRUE(SetThreadCount(threads).ok());
+        SetMinTaskWork(1);
+        for (int slots : {1, 2, 3, 4})
+          ExpectBitIdentical(RunAttention(c.n_q, c.n_kv, c.n_head, c.d_head, c.causal_offset, slots, 3, integer), one,
+                             "attention n_q=" + std::to_string(c.n_q) + ", " + std::to_string(threads) +
+                                 " threads, " + std::to_string(slots) + " slots" + (integer ? ", integer" : ""));
+        SetMinTaskWork(0);
+      }
     }
   }
 }

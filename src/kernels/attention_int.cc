@@ -1,0 +1,468 @@
+// Attention with integer products (AttentionArgs::integer_products): the encoder's QK^T and PV products, which
+// are as large as all its linear layers together, run on 16-bit multiply-adds (pmaddwd / i32x4.dot_i16x8_s) at
+// about twice the rate of float multiply-adds. Operands are quantized far finer than the int8 weights: queries
+// and keys to +-kQkMax (kQkMax^2 * d_head <= 2^30), values per column to +-kValueMax, probabilities to
+// [0, kProbMax] (row maximum = kProbMax), so the products' error is small next to the weights' own.
+//
+// Arithmetic (every build, the SIMD kernels and AttentionIntegerReference alike):
+//   rows          q16[i] = QuantizeRow(q[i]), qs[i] = (max|q[i]| / kQk) * scale; keys alike (ks[j] without scale);
+//                 values per column e over all keys: v16[j, e], vs[e] = max_j |v[j, e]| / kValueMax
+//   scores        s[i, j] = float(sum_e q16[i, e] k16[j, e]) * (qs[i] * ks[j])
+//   probabilities m = max_j s[i, j]; p16[i, j] = round_half_even(exp(s[i, j] - m) * kProbMax) with the
+//                 polynomial exp of ProbabilityValue; inv[i] = 1 / float(sum_j p16[i, j])
+//   output        t = 0; for each chunk of kPairsPerChunk key pairs, in order: t = t + float(int32 chunk sum of
+//                 p16 * v16); out[i, e] = (t * vs[e]) * inv[i]
+// Integer sums are exact (bounds above), the float steps fixed, so the result is bit-identical everywhere.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace earshot {
+namespace {
+
+constexpr int kValueMax = 1023;
+constexpr int kProbMax = 8191;
+// kPairsPerChunk * 2 * kProbMax * kValueMax < 2^31.
+constexpr int kPairsPerChunk = 64;
+constexpr int kQueryBlock = 64;
+
+int QkMax(int d) {
+  const double m = std::floor(std::sqrt(static_cast<double>(1 << 30) / d));
+  return static_cast<int>(std::min(32767.0, m));
+}
+
+int RoundUp(int n, int m) { return (n + m - 1) / m * m; }
+
+// round_half_even(clamp(x * inv, -limit, limit)), NaN -> 0.
+inline int16_t QuantizeValue(float x, float inv, int limit) {
+  const float hi = static_cast<float>(limit);
+  float t = x * inv;
+  t = t > hi ? hi : t;
+  t = t < -hi ? -hi : t;
+  if (t != t) t = 0.0f;
+  return static_cast<int16_t>(static_cast<int>(std::nearbyint(t)));
+}
+
+// q16 = QuantizeValue(x, limit / max|x|), 0 for an all-zero row; returns max|x| / limit (0 for an all-zero row).
+float QuantizeRow(const float* x, int n, int limit, int16_t* out) {
+  float max_abs = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    max_abs = a > max_abs ? a : max_abs;
+  }
+  if (!(max_abs > 0.0f)) {
+    std::fill(out, out + n, int16_t{0});
+    return 0.0f;
+  }
+  const float inv = static_cast<float>(limit) / max_abs;
+  for (int i = 0; i < n; ++i) out[i] = QuantizeValue(x[i], inv, limit);
+  return max_abs / static_cast<float>(limit);
+}
+
+// One head's operands in the kernels' layouts (see the file comment for the scales):
+//   q16   [n_q, d] plain;
+//   k16   blocks of 4 keys, each d/2 pairs of 8 values: (key 4b + r, dim 2p + t) at (b * d/2 + p) * 8 + 2r + t;
+//   v16   blocks of 4 dims, each n_pairs key pairs of 8 values: (key 2u + t, dim 4c + r) at
+//         (c * n_pairs + u) * 8 + 2r + t.
+// Padding keys are zero (their scale too).
+struct HeadOperands {
+  int n_q, n_kv, d, n_keys4, n_pairs;
+  int16_t *q16, *k16, *v16;
+  float *qs, *ks, *vs;
+};
+
+// `row`: d floats of scratch.
+void PrepareHead(const AttentionArgs& a, int h, float scale, int16_t* row, HeadOperands* o) {
+  const size_t col = static_cast<size_t>(h) * a.d_head;
+  const int d = a.d_head, qk = QkMax(d);
+  for (int i = 0; i < a.n_q; ++i)
+    o->qs[i] = QuantizeRow(a.q + i * a.ldq + col, d, qk, o->q16 + static_cast<size_t>(i) * d) * scale;
+  std::fill(o->k16, o->k16 + static_cast<size_t>(o->n_keys4) * d, int16_t{0});
+  std::fill(o->ks, o->ks + o->n_keys4, 0.0f);
+  for (int j = 0; j < a.n_kv; ++j) {
+    int16_t* dst = o->k16 + static_cast<size_t>(j / 4) * (d / 2) * 8 + 2 * (j % 4);
+    o->ks[j] = QuantizeRow(a.k + j * a.ldk + col, d, qk, row);
+    for (int p = 0; p < d / 2; ++p) {
+      dst[8 * p] = row[2 * p];
+      dst[8 * p + 1] = row[2 * p + 1];
+    }
+  }
+  std::fill(o->v16, o->v16 + static_cast<size_t>(d) * o->n_pairs * 2, int16_t{0});
+  // Values: per-column scales, but read row by row (a column walk would miss the cache on every key).
+  float* const col_max = o->vs;
+  std::fill(col_max, col_max + d, 0.0f);
+  for (int j = 0; j < a.n_kv; ++j) {
+    const float* v = a.v + j * a.ldv + col;
+    for (int e = 0; e < d; ++e) {
+      const float m = std::fabs(v[e]);
+      col_max[e] = m > col_max[e] ? m : col_max[e];  // NaN is skipped
+    }
+  }
+  float* const inv = reinterpret_cast<float*>(row);  // d floats of scratch
+  for (int e = 0; e < d; ++e) {
+    inv[e] = col_max[e] > 0.0f ? static_cast<float>(kValueMax) / col_max[e] : 0.0f;
+    o->vs[e] = col_max[e] / static_cast<float>(kValueMax);
+  }
+  for (int j = 0; j < a.n_kv; ++j) {
+    const float* v = a.v + j * a.ldv + col;
+    int16_t* dst = o->v16 + static_cast<size_t>(j / 2) * 8 + j % 2;
+    for (int e = 0; e < d; ++e)
+      dst[static_cast<size_t>(e / 4) * o->n_pairs * 8 + 2 * (e % 4)] = QuantizeValue(v[e], inv[e], kValueMax);
+  }
+}
+
+// ---- products ------------------------------------------------------------------------------------------------
+// GNU vectors (SSE natively, SIMD128 in WebAssembly) plus the one 16-bit multiply-add instruction.
+typedef int16_t I16x8 __attribute__((vector_size(16)));
+typedef int32_t I32x4 __attribute__((vector_size(16)));
+typedef float F32x4 __attribute__((vector_size(16)));
+
+inline I32x4 DotPairs(I16x8 a, I16x8 b) {
+#if defined(__wasm_simd128__)
+  return (I32x4)wasm_i32x4_dot_i16x8((v128_t)a, (v128_t)b);
+#elif defined(__SSE2__)
+  return (I32x4)_mm_madd_epi16((__m128i)a, (__m128i)b);
+#else
+  I32x4 r;
+  for (int l = 0; l < 4; ++l) r[l] = int32_t{a[2 * l]} * b[2 * l] + int32_t{a[2 * l + 1]} * b[2 * l + 1];
+  return r;
+#endif
+}
+
+inline I16x8 LoadI16x8(const int16_t* p) {
+  I16x8 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline I16x8 SplatPair(const int16_t* p) {
+  int32_t pair;
+  std::memcpy(&pair, p, 4);
+  const I32x4 v = {pair, pair, pair, pair};
+  return (I16x8)v;
+}
+inline F32x4 LoadF32x4(const float* p) {
+  F32x4 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline F32x4 Splat(float x) { return F32x4{x, x, x, x}; }
+inline F32x4 ToFloat(I32x4 v) { return __builtin_convertvector(v, F32x4); }
+
+// ---- probabilities ------------------------------------------------------------------------------------------
+// p = round_half_even(exp(x) * kProbMax) for x = s - max <= 0, the same float steps in the scalar function and
+// in its 4-lane twin. exp(x) = 2^n exp(r), x = n ln2 + r, with a degree-5 Taylor polynomial on |r| <= ln2/2
+// (relative error 2.5e-6, far below the 1/8191 step); x is clamped to [-16, 0], where exp(-16) * kProbMax
+// rounds to 0, so no step can overflow or turn subnormal, and NaN becomes -16.
+// 1.5 * 2^23: adding it rounds to an integer, ties to even, and leaves that integer in the low bits (for
+// integers of magnitude below 2^22): bits - kRoundBits is the integer, with no float-to-int conversion.
+constexpr float kRound = 12582912.0f;
+constexpr int32_t kRoundBits = 0x4B400000;
+constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kC5 = 1.0f / 120, kC4 = 1.0f / 24, kC3 = 1.0f / 6, kC2 = 0.5f;
+
+inline int32_t ProbabilityValue(float x) {
+  x = x > -16.0f ? x : -16.0f;
+  x = x < 0.0f ? x : 0.0f;
+  const float shifted = x * kLog2e + kRound;
+  const float n = shifted - kRound;
+  float r = x - n * kLn2Hi;
+  r = r - n * kLn2Lo;
+  float p = kC5;
+  p = p * r + kC4;
+  p = p * r + kC3;
+  p = p * r + kC2;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits;
+  std::memcpy(&bits, &shifted, 4);
+  bits = (bits - kRoundBits + 127) << 23;
+  float two_n;
+  std::memcpy(&two_n, &bits, 4);
+  const float t = (p * two_n) * static_cast<float>(kProbMax) + kRound;
+  std::memcpy(&bits, &t, 4);
+  return bits - kRoundBits;
+}
+
+inline I32x4 Select(I32x4 take, I32x4 a, I32x4 b) { return (a & take) | (b & ~take); }
+
+inline I32x4 ProbabilityValues(F32x4 x) {
+  const F32x4 lo = Splat(-16.0f), zero = Splat(0.0f), round = Splat(kRound);
+  x = (F32x4)Select(x > lo, (I32x4)x, (I32x4)lo);
+  x = (F32x4)Select(x < zero, (I32x4)x, (I32x4)zero);
+  const F32x4 shifted = x * Splat(kLog2e) + round;
+  const F32x4 n = shifted - round;
+  F32x4 r = x - n * Splat(kLn2Hi);
+  r = r - n * Splat(kLn2Lo);
+  F32x4 p = Splat(kC5);
+  p = p * r + Splat(kC4);
+  p = p * r + Splat(kC3);
+  p = p * r + Splat(kC2);
+  p = p * r + Splat(1.0f);
+  p = p * r + Splat(1.0f);
+  const I32x4 bits = ((I32x4)shifted - kRoundBits + 127) << 23;
+  const F32x4 t = (p * (F32x4)bits) * Splat(static_cast<float>(kProbMax)) + round;
+  return (I32x4)t - kRoundBits;
+}
+
+// Row maximum, NaNs skipped (the order does not matter for a maximum).
+float RowMax(const float* s, int n) {
+  float m = -INFINITY;
+  int j = 0;
+  if (n >= 4) {
+    F32x4 acc = Splat(-INFINITY);
+    for (; j + 4 <= n; j += 4) {
+      const F32x4 x = LoadF32x4(s + j);
+      acc = (F32x4)Select(x > acc, (I32x4)x, (I32x4)acc);
+    }
+    for (int l = 0; l < 4; ++l) m = acc[l] > m ? acc[l] : m;
+  }
+  for (; j < n; ++j) m = s[j] > m ? s[j] : m;
+  return m;
+}
+
+// p16 row from scores s[0, n), padded to an even count with a zero; returns inv = 1 / sum.
+float ProbabilityRow(const float* s, int n, int16_t* p) {
+  const float m = RowMax(s, n);
+  I32x4 sum4 = {0, 0, 0, 0};
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const I32x4 v = ProbabilityValues(LoadF32x4(s + j) - Splat(m));
+    sum4 += v;
+    typedef int16_t I16x4 __attribute__((vector_size(8)));
+    const I16x4 narrow = __builtin_convertvector(v, I16x4);
+    std::memcpy(p + j, &narrow, sizeof(narrow));
+  }
+  int32_t sum = (sum4[0] + sum4[1]) + (sum4[2] + sum4[3]);
+  for (; j < n; ++j) {
+    const int32_t v = ProbabilityValue(s[j] - m);
+    p[j] = static_cast<int16_t>(v);
+    sum += v;
+  }
+  if (n % 2) p[n] = 0;
+  return 1.0f / static_cast<float>(sum);
+}
+
+// The same values one element at a time.
+float ProbabilityRowReference(const float* s, int n, int16_t* p) {
+  float m = -INFINITY;
+  for (int j = 0; j < n; ++j) m = s[j] > m ? s[j] : m;
+  int32_t sum = 0;
+  for (int j = 0; j < n; ++j) {
+    p[j] = static_cast<int16_t>(ProbabilityValue(s[j] - m));
+    sum += p[j];
+  }
+  if (n % 2) p[n] = 0;
+  return 1.0f / static_cast<float>(sum);
+}
+
+// Scores of MR queries x NB key blocks (4 keys each): s[i][4 (b + j) + lane].
+template <int MR, int NB>
+inline void ScoreTile(const HeadOperands& o, int i0, int b0, float* s, size_t lds) {
+  const int pairs = o.d / 2;
+  I32x4 acc[MR][NB] = {};
+  const int16_t* kb = o.k16 + static_cast<size_t>(b0) * pairs * 8;
+  const int16_t* qi = o.q16 + static_cast<size_t>(i0) * o.d;
+  for (int p = 0; p < pairs; ++p) {
+    I16x8 b[NB];
+    for (int j = 0; j < NB; ++j) b[j] = LoadI16x8(kb + (static_cast<size_t>(j) * pairs + p) * 8);
+    for (int i = 0; i < MR; ++i) {
+      const I16x8 a = SplatPair(qi + i * o.d + 2 * p);
+      for (int j = 0; j < NB; ++j) acc[i][j] += DotPairs(a, b[j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NB; ++j) {
+      const F32x4 v = ToFloat(acc[i][j]) * (Splat(o.qs[i0 + i]) * LoadF32x4(o.ks + 4 * (b0 + j)));
+      std::memcpy(s + i * lds + 4 * (b0 + j), &v, sizeof(v));
+    }
+}
+
+// Output of MR probability rows x NB dim blocks (4 dims each).
+template <int MR, int NB>
+inline void OutputTile(const HeadOperands& o, const int16_t* p, size_t ldp, const float* inv, int c0, float* out,
+                       size_t ldo) {
+  F32x4 t[MR][NB] = {};
+  const int16_t* vb = o.v16 + static_cast<size_t>(c0) * o.n_pairs * 8;
+  for (int u0 = 0; u0 < o.n_pairs; u0 += kPairsPerChunk) {
+    const int u1 = std::min(o.n_pairs, u0 + kPairsPerChunk);
+    I32x4 acc[MR][NB] = {};
+    for (int u = u0; u < u1; ++u) {
+      I16x8 b[NB];
+      for (int j = 0; j < NB; ++j) b[j] = LoadI16x8(vb + (static_cast<size_t>(j) * o.n_pairs + u) * 8);
+      for (int i = 0; i < MR; ++i) {
+        const I16x8 a = SplatPair(p + i * ldp + 2 * u);
+        for (int j = 0; j < NB; ++j) acc[i][j] += DotPairs(a, b[j]);
+      }
+    }
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NB; ++j) t[i][j] = t[i][j] + ToFloat(acc[i][j]);
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NB; ++j) {
+      const F32x4 v = (t[i][j] * LoadF32x4(o.vs + 4 * (c0 + j))) * Splat(inv[i]);
+      std::memcpy(out + i * ldo + 4 * (c0 + j), &v, sizeof(v));
+    }
+}
+
+constexpr int kRows = 4, kBlocks = 2;
+
+// One head over queries [q0, q0 + nq): scores, probabilities, output. `scores` holds nq x n_keys4 floats,
+// `p` nq x 2 n_pairs values.
+void AttendBlock(const AttentionArgs& a, const HeadOperands& o, int h, int q0, int nq, float* scores, int16_t* p) {
+  const size_t lds = static_cast<size_t>(o.n_keys4), ldp = static_cast<size_t>(o.n_pairs) * 2;
+  const int key_blocks = o.n_keys4 / 4;
+  int i = 0;
+  auto score_rows = [&](auto rows) {
+    constexpr int MR = decltype(rows)::value;
+    float* s = scores + static_cast<size_t>(i) * lds;
+    int b = 0;
+    for (; b + kBlocks <= key_blocks; b += kBlocks) ScoreTile<MR, kBlocks>(o, q0 + i, b, s, lds);
+    for (; b < key_blocks; ++b) ScoreTile<MR, 1>(o, q0 + i, b, s, lds);
+  };
+  for (; i + kRows <= nq; i += kRows) score_rows(std::integral_constant<int, kRows>());
+  for (; i < nq; ++i) score_rows(std::integral_constant<int, 1>());
+
+  float inv[kQueryBlock];
+  for (int r = 0; r < nq; ++r) inv[r] = ProbabilityRow(scores + r * lds, a.n_kv, p + r * ldp);
+
+  const int dim_blocks = o.d / 4;
+  float* out = a.out + static_cast<size_t>(q0) * a.ldo + static_cast<size_t>(h) * a.d_head;
+  i = 0;
+  auto output_rows = [&](auto rows) {
+    constexpr int MR = decltype(rows)::value;
+    int c = 0;
+    for (; c + kBlocks <= dim_blocks; c += kBlocks)
+      OutputTile<MR, kBlocks>(o, p + i * ldp, ldp, inv + i, c, out + i * a.ldo, a.ldo);
+    for (; c < dim_blocks; ++c) OutputTile<MR, 1>(o, p + i * ldp, ldp, inv + i, c, out + i * a.ldo, a.ldo);
+  };
+  for (; i + kRows <= nq; i += kRows) output_rows(std::integral_constant<int, kRows>());
+  for (; i < nq; ++i) output_rows(std::integral_constant<int, 1>());
+}
+
+struct Layout {
+  int n_keys4, n_pairs;
+  size_t head_bytes, slot_bytes;
+};
+
+Layout LayoutFor(const AttentionArgs& a) {
+  Layout l;
+  l.n_keys4 = RoundUp(a.n_kv, 4);
+  l.n_pairs = (a.n_kv + 1) / 2;
+  const size_t d = static_cast<size_t>(a.d_head);
+  // q16, k16, v16 (int16), then qs, ks, vs and a row of quantization scratch; each part 16-byte aligned.
+  l.head_bytes = RoundUp(a.n_q * a.d_head * 2, 16) + l.n_keys4 * d * 2 + d * l.n_pairs * 4 + RoundUp(a.n_q * 4, 16) +
+                 l.n_keys4 * 4 + d * 4 + d * 4;
+  const size_t block = static_cast<size_t>(std::min(a.n_q, kQueryBlock));
+  l.slot_bytes = block * l.n_keys4 * 4 + RoundUp(static_cast<int>(block) * l.n_pairs * 4, 16);
+  return l;
+}
+
+HeadOperands CarveHead(const AttentionArgs& a, const Layout& l, uint8_t* base, int16_t** row) {
+  HeadOperands o;
+  o.n_q = a.n_q;
+  o.n_kv = a.n_kv;
+  o.d = a.d_head;
+  o.n_keys4 = l.n_keys4;
+  o.n_pairs = l.n_pairs;
+  const size_t d = static_cast<size_t>(a.d_head);
+  uint8_t* at = base;
+  auto take = [&](size_t bytes) {
+    uint8_t* p = at;
+    at += (bytes + 15) / 16 * 16;
+    return p;
+  };
+  o.q16 = reinterpret_cast<int16_t*>(take(static_cast<size_t>(a.n_q) * d * 2));
+  o.k16 = reinterpret_cast<int16_t*>(take(static_cast<size_t>(l.n_keys4) * d * 2));
+  o.v16 = reinterpret_cast<int16_t*>(take(d * l.n_pairs * 4));
+  o.qs = reinterpret_cast<float*>(take(static_cast<size_t>(a.n_q) * 4));
+  o.ks = reinterpret_cast<float*>(take(static_cast<size_t>(l.n_keys4) * 4));
+  o.vs = reinterpret_cast<float*>(take(d * 4));
+  *row = reinterpret_cast<int16_t*>(take(d * 4));
+  return o;
+}
+
+}  // namespace
+
+bool IntegerAttentionApplies(const AttentionArgs& a) {
+  return a.integer_products && a.causal_offset < 0 && a.d_head % 4 == 0 && a.n_kv > 0;
+}
+
+bool AttentionInteger(const AttentionArgs& a, int scratch_slots) {
+  if (a.n_q <= 0 || a.n_head <= 0) return true;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(a.d_head));
+  const Layout l = LayoutFor(a);
+  const int n_blocks = (a.n_q + kQueryBlock - 1) / kQueryBlock;
+  const int64_t work = 2 * static_cast<int64_t>(a.n_q) * a.n_kv * a.d_head;
+  const int slots = std::max(1, std::min(scratch_slots, TaskCountFor(work, n_blocks)));
+  // One head's operands at a time (the query blocks of a head are what threads share), and each thread's
+  // scores and probabilities.
+  AlignedBuffer buffer(l.head_bytes + 16 * 4 + static_cast<size_t>(slots) * (l.slot_bytes + 16));
+  if (!buffer.ok()) return false;
+  int16_t* row = nullptr;
+  HeadOperands o = CarveHead(a, l, buffer.data(), &row);
+  uint8_t* slot_base = buffer.data() + (l.head_bytes + 16 * 4) / 16 * 16;
+  for (int h = 0; h < a.n_head; ++h) {
+    PrepareHead(a, h, scale, row, &o);
+    ParallelForSlots(n_blocks, slots, [&](int block, int slot) {
+      uint8_t* s = slot_base + static_cast<size_t>(slot) * ((l.slot_bytes + 15) / 16 * 16);
+      const int q0 = block * kQueryBlock, nq = std::min(kQueryBlock, a.n_q - q0);
+      float* scores = reinterpret_cast<float*>(s);
+      int16_t* p = reinterpret_cast<int16_t*>(s + static_cast<size_t>(std::min(a.n_q, kQueryBlock)) * l.n_keys4 * 4);
+      AttendBlock(a, o, h, q0, nq, scores, p);
+    });
+  }
+  return true;
+}
+
+void AttentionIntegerReference(const AttentionArgs& a) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(a.d_head));
+  const Layout l = LayoutFor(a);
+  AlignedBuffer buffer(l.head_bytes + 16 * 4);
+  int16_t* row = nullptr;
+  HeadOperands o = CarveHead(a, l, buffer.data(), &row);
+  const int d = a.d_head;
+  std::vector<float> s(static_cast<size_t>(a.n_kv));
+  std::vector<int16_t> p(static_cast<size_t>(l.n_pairs) * 2);
+  for (int h = 0; h < a.n_head; ++h) {
+    PrepareHead(a, h, scale, row, &o);
+    for (int i = 0; i < a.n_q; ++i) {
+      for (int j = 0; j < a.n_kv; ++j) {
+        int32_t acc = 0;
+        for (int e = 0; e < d; ++e) {
+          const int16_t k = o.k16[static_cast<size_t>(j / 4) * (d / 2) * 8 + (e / 2) * 8 + 2 * (j % 4) + e % 2];
+          acc += int32_t{o.q16[static_cast<size_t>(i) * d + e]} * k;
+        }
+        s[j] = static_cast<float>(acc) * (o.qs[i] * o.ks[j]);
+      }
+      const float inv = ProbabilityRowReference(s.data(), a.n_kv, p.data());
+      for (int e = 0; e < d; ++e) {
+        float t = 0.0f;
+        for (int u0 = 0; u0 < l.n_pairs; u0 += kPairsPerChunk) {
+          int32_t acc = 0;
+          for (int j = 2 * u0; j < 2 * std::min(l.n_pairs, u0 + kPairsPerChunk); ++j) {
+            const int16_t v = o.v16[static_cast<size_t>(e / 4) * l.n_pairs * 8 + (j / 2) * 8 + 2 * (e % 4) + j % 2];
+            acc += int32_t{p[j]} * v;
+          }
+          t = t + static_cast<float>(acc);
+        }
+        a.out[static_cast<size_t>(i) * a.ldo + static_cast<size_t>(h) * d + e] = (t * o.vs[e]) * inv;
+      }
+    }
+  }
+}
+
+}  // namespace earshot
