@@ -26,6 +26,11 @@ class FloatBuffer {
     capacity_ = n;
     return Status::Ok();
   }
+  // Gives the memory back (a later Reserve allocates again).
+  void Release() {
+    buffer_ = AlignedBuffer();
+    capacity_ = 0;
+  }
   float* data() { return reinterpret_cast<float*>(buffer_.data()); }
   const float* data() const { return reinterpret_cast<const float*>(buffer_.data()); }
   size_t capacity() const { return capacity_; }

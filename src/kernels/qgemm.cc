@@ -298,10 +298,21 @@ const QGemmKernel& BestQGemmKernel() {
   return best;
 }
 
+namespace {
+ActivationScratch& ThreadScratch() {
+  thread_local ActivationScratch scratch;
+  return scratch;
+}
+}  // namespace
+
+void ReleaseQGemmScratch() {
+  ThreadScratch() = ActivationScratch();
+}
+
 Status QGemm(int M, const float* x, size_t ldx, const QWeights& w, float* y, size_t ldy, const GemmEpilogue& ep,
              const QGemmKernel* kernel) {
   if (M <= 0 || w.rows <= 0) return Status::Ok();
-  thread_local ActivationScratch scratch;
+  ActivationScratch& scratch = ThreadScratch();
   const size_t ldq = static_cast<size_t>(QActivationStride(w.cols));
   // The encoder's products need megabytes of scratch, the decoder's a few kilobytes: give a large block
   // back once calls are far smaller, so that it is not held through decoding (the peak-memory phase).

@@ -132,6 +132,10 @@ std::vector<QGemmKernel> AvailableQGemmKernels();
 // The fastest available one.
 const QGemmKernel& BestQGemmKernel();
 
+// Frees the calling thread's activation scratch (QGemm keeps it between calls): the encoder gives its megabytes
+// back before the decoder allocates its caches.
+void ReleaseQGemmScratch();
+
 // y[m, n] = epilogue(x[m, :] . W[n, :]) for m < M, n < w.rows: quantizes x per row, then runs `kernel` (the best
 // one when null). Fails only when scratch memory cannot be allocated.
 Status QGemm(int M, const float* x, size_t ldx, const QWeights& w, float* y, size_t ldy,

@@ -8,6 +8,7 @@
 #include "kernels/float_buffer.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
+#include "kernels/qgemm.h"
 
 namespace earshot {
 namespace {
@@ -79,6 +80,7 @@ Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_fram
   EARSHOT_RETURN_IF_ERROR(ProjectGelu(cols, n_frames, n_mels * 3, weights_->conv1, conv.data()));
   Im2ColK3(conv.data(), d, n_frames, 1, static_cast<size_t>(d), 2, cols);
   EARSHOT_RETURN_IF_ERROR(ProjectGelu(cols, T, d * 3, weights_->conv2, x.data()));
+  conv.Release();  // twice the size of an activation buffer: not held through the blocks' peak
 
   // Positions: the stored table (first T rows) or Whisper's sinusoids.
   if (weights_->audio_positions) {
@@ -140,6 +142,7 @@ Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_fram
     EARSHOT_RETURN_IF_ERROR(Project(mlp, T, 4 * d, w.mlp_down, x.data(), residual));
   }
 
+  ReleaseQGemmScratch();
   EncoderOutput out;
   out.n_positions = T;
   out.d = d;
