@@ -78,6 +78,7 @@ class TrainConfig:
     # Curriculum: >= 0 keeps only training utterances with mild augmentation (augment.is_mild at this SNR); a
     # first stage on them, then a run --init-from it on everything (-1).
     min_snr_db: float = -1.0
+    max_train_frames: int = 0         # curriculum: > 0 keeps only training utterances this short (mel frames)
     # evaluation
     eval_utts: int = 300              # per held-out group, for the held-out loss
     decode_utts: int = 24             # per held-out group, greedy-decoded for the quick WER
@@ -99,7 +100,7 @@ class TrainConfig:
 
 # Fixed for the life of a run: the model's shape, and the seed the saved sampler state belongs to.
 FIXED_FIELDS = ("d_model", "n_head", "n_audio_layer", "n_text_layer", "n_audio_ctx", "n_text_ctx", "init_seed",
-                "data_seed", "min_snr_db")
+                "data_seed", "min_snr_db", "max_train_frames")
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -170,12 +171,20 @@ def ctc_loss(head: torch.nn.Linear, audio: torch.Tensor, n_frames: torch.Tensor,
     return loss, int(lengths.sum())
 
 
-def curriculum_filter(min_snr_db: float):
-    """ShardIndex's `keep` for a curriculum stage: training groups keep mildly augmented utterances only (the
-    held-out groups stay whole, so losses remain comparable across stages); None when off."""
-    if min_snr_db < 0:
+def curriculum_filter(min_snr_db: float, max_frames: int = 0):
+    """ShardIndex's `keep` for a curriculum stage: training groups keep only mildly augmented utterances (min_snr_db
+    >= 0) of at most max_frames mel frames (> 0); the held-out groups stay whole, so losses remain comparable
+    across stages. None when both are off."""
+    if min_snr_db < 0 and max_frames <= 0:
         return None
-    return lambda group, rec: group not in TRAIN_GROUPS or is_mild(str(rec.get("aug", "")), min_snr_db)
+
+    def keep(group, rec):
+        if group not in TRAIN_GROUPS:
+            return True
+        if max_frames > 0 and int(rec.get("n_frames", 0)) > max_frames:
+            return False
+        return min_snr_db < 0 or is_mild(str(rec.get("aug", "")), min_snr_db)
+    return keep
 
 
 def atomic_save(obj, path: str):
@@ -195,7 +204,7 @@ class Trainer:
         self.ctc_head = ctc_head(self.dims.n_audio_state, cfg.init_seed).to(device)
         self.ctc_optimizer = build_optimizer(self.ctc_head, cfg)
         self.index = ShardIndex(data_dir, tokenizer.encode, max_frames=2 * cfg.n_audio_ctx,
-                                max_text_tokens=cfg.n_text_ctx - 1, keep=curriculum_filter(cfg.min_snr_db))
+                                max_text_tokens=cfg.n_text_ctx - 1, keep=curriculum_filter(cfg.min_snr_db, cfg.max_train_frames))
         self.sampler = BatchSampler(self.index, pools_with_shares(cfg.real_share, cfg.noise_share),
                                     batch_frames=cfg.batch_frames, max_utts=cfg.max_utts, seed=cfg.data_seed)
         self.step = 0

@@ -57,6 +57,11 @@ class ShardIndexTest(SamplerTestBase):
         self.assertEqual([index.utterances[k].text for k in index.by_group["synth"]], ["w0", "w3"])
         self.assertEqual(len(index.by_group["heldout_synth"]), 4)
         self.assertEqual(index.skipped, {"left out by the curriculum": 2})
+        short = ShardIndex(self.root, char_encode, keep=curriculum_filter(-1, 40))
+        write_shard(self.root, "synth", "b", [(40, "short"), (41, "long")])
+        short.scan()
+        self.assertEqual(sorted(short.utterances[k].text for k in short.by_group["synth"]), ["short"])
+        self.assertEqual(len(short.by_group["heldout_synth"]), 4)
 
     def test_reads_only_done_shards_and_skips_bad_utterances(self):
         write_shard(self.root, "synth", "a", [(50, "Hello."), (60, "World.")])
