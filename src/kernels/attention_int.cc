@@ -1,11 +1,13 @@
 // Attention with integer products (AttentionArgs::integer_products): the encoder's QK^T and PV products, which
 // are as large as all its linear layers together, run on 16-bit multiply-adds (pmaddwd / i32x4.dot_i16x8_s) at
 // about twice the rate of float multiply-adds. Operands are quantized far finer than the int8 weights: queries
-// and keys to +-kQkMax (kQkMax^2 * d_head <= 2^30), values per column to +-kValueMax, probabilities to
-// [0, kProbMax] (row maximum = kProbMax), so the products' error is small next to the weights' own.
+// and keys per row to +-QkMax(d_head) (QkMax^2 * d_head <= 2^30: 4096 for heads of 64), values per column to
+// +-kValueMax, probabilities to [0, kProbMax] (row maximum = kProbMax), so the products' error is small next to
+// the weights' own.
 //
 // Arithmetic (every build, the SIMD kernels and AttentionIntegerReference alike):
-//   rows          q16[i] = QuantizeRow(q[i]), qs[i] = (max|q[i]| / kQk) * scale; keys alike (ks[j] without scale);
+//   rows          q16[i] = QuantizeRow(q[i]), qs[i] = (max|q[i]| / QkMax) * scale; keys alike (ks[j] without
+//                 the attention scale);
 //                 values per column e over all keys: v16[j, e], vs[e] = max_j |v[j, e]| / kValueMax
 //   scores        s[i, j] = float(sum_e q16[i, e] k16[j, e]) * (qs[i] * ks[j])
 //   probabilities m = max_j s[i, j]; p16[i, j] = round_half_even(exp(s[i, j] - m) * kProbMax) with the
@@ -23,7 +25,6 @@
 #include "core/aligned_buffer.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
-#include "kernels/ops.h"
 
 #if defined(__wasm_simd128__)
 #include <wasm_simd128.h>
