@@ -11,6 +11,7 @@
 #include "kernels/f16.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "unit/attention_args.h"
 
 namespace earshot {
 namespace {
@@ -291,20 +292,8 @@ void CheckAttention(int n_q, int n_kv, int n_head, int d_head, int causal_offset
   const size_t ldq = d + 1, ldk = d + 2, ldv = d + 3, ldo = d;
   auto q = RandomVector(n_q * ldq, rng), k = RandomVector(n_kv * ldk, rng), v = RandomVector(n_kv * ldv, rng);
   std::vector<float> out(n_q * ldo, 0.0f), scratch(AttentionScratchSize(n_q, n_kv));
-  AttentionArgs a;
-  a.n_q = n_q;
-  a.n_kv = n_kv;
-  a.n_head = n_head;
-  a.d_head = d_head;
-  a.q = q.data();
-  a.ldq = ldq;
-  a.k = k.data();
-  a.ldk = ldk;
-  a.v = v.data();
-  a.ldv = ldv;
-  a.out = out.data();
-  a.ldo = ldo;
-  a.causal_offset = causal_offset;
+  AttentionArgs a = testutil::MakeAttentionArgs(n_q, n_kv, n_head, d_head, q.data(), ldq, k.data(), ldk, v.data(),
+                                                ldv, out.data(), ldo, causal_offset);
   a.integer_products = integer_products;
   std::vector<float> v_t;
   if (transposed_values) {
@@ -360,21 +349,6 @@ TEST(KernelsAttention, IntegerProductsNearExact) {
   CheckAttention(7, 9, 3, 5, -1, 6, false, true);   // d_head 5: float path
 }
 
-void FillAttentionArgs(AttentionArgs* a, int n_q, int n_kv, int n_head, int d_head, const std::vector<float>& q,
-                       const std::vector<float>& k, const std::vector<float>& v, size_t ld, float* out) {
-  a->n_q = n_q;
-  a->n_kv = n_kv;
-  a->n_head = n_head;
-  a->d_head = d_head;
-  a->q = q.data();
-  a->k = k.data();
-  a->v = v.data();
-  a->ldq = a->ldk = a->ldv = ld;
-  a->out = out;
-  a->ldo = static_cast<size_t>(n_head * d_head);
-  a->integer_products = true;
-}
-
 // The SIMD integer path against its scalar reference, bit for bit: tails of queries (4-row tiles), keys (4-key
 // blocks, odd counts, more than one 128-key chunk), dims; zero rows and columns, huge and tiny magnitudes.
 TEST(KernelsAttention, IntegerProductsEqualScalarReference) {
@@ -394,8 +368,9 @@ TEST(KernelsAttention, IntegerProductsEqualScalarReference) {
           for (int j = 0; j < n_kv; ++j) v[j * ld + 2] *= 1e-20f;  // a tiny value column
         }
         std::vector<float> got(n_q * d, -1.0f), want(n_q * d, -2.0f), scratch(AttentionScratchSize(n_q, n_kv));
-        AttentionArgs a;
-        FillAttentionArgs(&a, n_q, n_kv, n_head, d_head, q, k, v, ld, got.data());
+        AttentionArgs a = testutil::MakeAttentionArgs(n_q, n_kv, n_head, d_head, q.data(), ld, k.data(), ld,
+                                                      v.data(), ld, got.data(), static_cast<size_t>(d));
+        a.integer_products = true;
         ASSERT_TRUE(IntegerAttentionApplies(a));
         Attention(a, scratch.data());
         a.out = want.data();
@@ -439,23 +414,12 @@ TEST(KernelsAttention, RowsAreIndependentOfBatch) {
     for (int c = 0; c < d; ++c) v_t[c * n_kv + j] = v[j * d + c];
   for (bool transposed_values : {false, true}) {
     std::vector<float> all(n_q * d), one(d), scratch(AttentionScratchSize(n_q, n_kv));
-    AttentionArgs a;
-    a.n_q = n_q;
-    a.n_kv = n_kv;
-    a.n_head = n_head;
-    a.d_head = d_head;
-    a.q = q.data();
-    a.ldq = d;
-    a.k = k.data();
-    a.ldk = d;
-    a.v = v.data();
-    a.ldv = d;
+    AttentionArgs a =
+        testutil::MakeAttentionArgs(n_q, n_kv, n_head, d_head, q.data(), d, k.data(), d, v.data(), d, all.data(), d);
     if (transposed_values) {
       a.v_t = v_t.data();
       a.ld_vt = n_kv;
     }
-    a.out = all.data();
-    a.ldo = d;
     Attention(a, scratch.data());
     for (int i = 0; i < n_q; i += 11) {
       a.n_q = 1;

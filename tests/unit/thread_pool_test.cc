@@ -24,6 +24,7 @@
 #include "kernels/ops.h"
 #include "kernels/qgemm.h"
 #include "model/model.h"
+#include "unit/attention_args.h"
 #include "unit/test_models.h"
 
 namespace earshot {
@@ -319,20 +320,8 @@ std::vector<float> RunAttention(int n_q, int n_kv, int n_head, int d_head, int c
   for (float& x : k) x = rng.Uniform();
   for (float& x : v) x = rng.Uniform();
   std::vector<float> scratch(AttentionScratchSize(n_q, n_kv) * slots);
-  AttentionArgs a;
-  a.n_q = n_q;
-  a.n_kv = n_kv;
-  a.n_head = n_head;
-  a.d_head = d_head;
-  a.q = q.data();
-  a.ldq = d;
-  a.k = k.data();
-  a.ldk = d;
-  a.v = v.data();
-  a.ldv = d;
-  a.out = out.data();
-  a.ldo = d;
-  a.causal_offset = causal_offset;
+  AttentionArgs a = testutil::MakeAttentionArgs(n_q, n_kv, n_head, d_head, q.data(), d, k.data(), d, v.data(), d,
+                                                out.data(), d, causal_offset);
   a.integer_products = integer_products;
   Attention(a, scratch.data(), slots);
   return out;
