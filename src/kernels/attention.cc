@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "kernels/vec4.h"
 
 namespace earshot {
 namespace {
@@ -16,21 +17,12 @@ constexpr int kQueryBlock = 64;  // bounds the score matrix to kQueryBlock x n_k
 // Keys are taken in chunks of about this many bytes, which stay in L1 while every query row passes over them.
 constexpr int kKeyChunkBytes = 32 * 1024;
 
-// A GNU vector extension that g++ lowers to SSE and clang to SIMD128, so both builds run the same arithmetic.
-typedef float Float4 __attribute__((vector_size(16)));
-
-inline Float4 LoadFloat4(const float* p) {
-  Float4 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-inline float SumLanes(Float4 a) { return (a[0] + a[1]) + (a[2] + a[3]); }
+inline float SumLanes(F32x4 a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 
 // [SumLanes(a), SumLanes(b), SumLanes(c), SumLanes(d)] with the same additions in the same order.
-inline Float4 SumLanesOfFour(Float4 a, Float4 b, Float4 c, Float4 d) {
-  const Float4 ab = __builtin_shufflevector(a, b, 0, 4, 2, 6) + __builtin_shufflevector(a, b, 1, 5, 3, 7);
-  const Float4 cd = __builtin_shufflevector(c, d, 0, 4, 2, 6) + __builtin_shufflevector(c, d, 1, 5, 3, 7);
+inline F32x4 SumLanesOfFour(F32x4 a, F32x4 b, F32x4 c, F32x4 d) {
+  const F32x4 ab = __builtin_shufflevector(a, b, 0, 4, 2, 6) + __builtin_shufflevector(a, b, 1, 5, 3, 7);
+  const F32x4 cd = __builtin_shufflevector(c, d, 0, 4, 2, 6) + __builtin_shufflevector(c, d, 1, 5, 3, 7);
   return __builtin_shufflevector(ab, cd, 0, 1, 4, 5) + __builtin_shufflevector(ab, cd, 2, 3, 6, 7);
 }
 
@@ -40,13 +32,13 @@ inline Float4 SumLanesOfFour(Float4 a, Float4 b, Float4 c, Float4 d) {
 template <int QR, int KR>
 inline void ScoreTile(int d, const float* q, size_t ldq, const float* k, size_t ldk, float scale, float* s,
                       size_t lds) {
-  Float4 acc[QR][KR] = {};
+  F32x4 acc[QR][KR] = {};
   const int d_full = d / 4 * 4;
   for (int e = 0; e < d_full; e += 4) {
-    Float4 qv[QR];
-    for (int i = 0; i < QR; ++i) qv[i] = LoadFloat4(q + i * ldq + e);
+    F32x4 qv[QR];
+    for (int i = 0; i < QR; ++i) qv[i] = LoadF32x4(q + i * ldq + e);
     for (int j = 0; j < KR; ++j) {
-      const Float4 kv = LoadFloat4(k + j * ldk + e);
+      const F32x4 kv = LoadF32x4(k + j * ldk + e);
       for (int i = 0; i < QR; ++i) acc[i][j] += qv[i] * kv;
     }
   }
@@ -59,12 +51,12 @@ inline void ScoreTile(int d, const float* q, size_t ldq, const float* k, size_t 
       for (int j = 0; j < KR; ++j) k_tail[j][e - d_full] = k[j * ldk + e];
     }
     for (int i = 0; i < QR; ++i)
-      for (int j = 0; j < KR; ++j) acc[i][j] += LoadFloat4(q_tail[i]) * LoadFloat4(k_tail[j]);
+      for (int j = 0; j < KR; ++j) acc[i][j] += LoadF32x4(q_tail[i]) * LoadF32x4(k_tail[j]);
   }
-  const Float4 scale4 = {scale, scale, scale, scale};
+  const F32x4 scale4 = SplatF32x4(scale);
   for (int i = 0; i < QR; ++i) {
     if constexpr (KR == 4) {
-      const Float4 sums = SumLanesOfFour(acc[i][0], acc[i][1], acc[i][2], acc[i][3]) * scale4;
+      const F32x4 sums = SumLanesOfFour(acc[i][0], acc[i][1], acc[i][2], acc[i][3]) * scale4;
       std::memcpy(s + i * lds, &sums, sizeof(sums));
     } else {
       for (int j = 0; j < KR; ++j) s[i * lds + j] = SumLanes(acc[i][j]) * scale;

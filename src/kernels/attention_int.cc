@@ -25,6 +25,7 @@
 #include "core/aligned_buffer.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
+#include "kernels/vec4.h"
 
 #if defined(__wasm_simd128__)
 #include <wasm_simd128.h>
@@ -50,12 +51,7 @@ int RoundUp(int n, int m) { return (n + m - 1) / m * m; }
 
 // round_half_even(clamp(x * inv, -limit, limit)), NaN -> 0.
 inline int16_t QuantizeValue(float x, float inv, int limit) {
-  const float hi = static_cast<float>(limit);
-  float t = x * inv;
-  t = t > hi ? hi : t;
-  t = t < -hi ? -hi : t;
-  if (t != t) t = 0.0f;
-  return static_cast<int16_t>(static_cast<int>(std::nearbyint(t)));
+  return static_cast<int16_t>(RoundClamped(x * inv, static_cast<float>(limit)));
 }
 
 // q16 = QuantizeValue(x, limit / max|x|), 0 for an all-zero row; returns max|x| / limit (0 for an all-zero row).
@@ -127,11 +123,7 @@ void PrepareHead(const AttentionArgs& a, int h, float scale, int16_t* row, HeadO
 }
 
 // ---- products ------------------------------------------------------------------------------------------------
-// GNU vectors (SSE natively, SIMD128 in WebAssembly) plus the one 16-bit multiply-add instruction.
-typedef int16_t I16x8 __attribute__((vector_size(16)));
-typedef int32_t I32x4 __attribute__((vector_size(16)));
-typedef float F32x4 __attribute__((vector_size(16)));
-
+// The one 16-bit multiply-add instruction the GNU vectors do not spell.
 inline I32x4 DotPairs(I16x8 a, I16x8 b) {
 #if defined(__wasm_simd128__)
   return (I32x4)wasm_i32x4_dot_i16x8((v128_t)a, (v128_t)b);
@@ -144,23 +136,12 @@ inline I32x4 DotPairs(I16x8 a, I16x8 b) {
 #endif
 }
 
-inline I16x8 LoadI16x8(const int16_t* p) {
-  I16x8 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
 inline I16x8 SplatPair(const int16_t* p) {
   int32_t pair;
   std::memcpy(&pair, p, 4);
   const I32x4 v = {pair, pair, pair, pair};
   return (I16x8)v;
 }
-inline F32x4 LoadF32x4(const float* p) {
-  F32x4 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-inline F32x4 Splat(float x) { return F32x4{x, x, x, x}; }
 inline F32x4 ToFloat(I32x4 v) { return __builtin_convertvector(v, F32x4); }
 
 // ---- probabilities ------------------------------------------------------------------------------------------
@@ -168,18 +149,15 @@ inline F32x4 ToFloat(I32x4 v) { return __builtin_convertvector(v, F32x4); }
 // in its 4-lane twin. exp(x) = 2^n exp(r), x = n ln2 + r, with a degree-5 Taylor polynomial on |r| <= ln2/2
 // (relative error 2.5e-6, far below the 1/8191 step); x is clamped to [-16, 0], where exp(-16) * kProbMax
 // rounds to 0, so no step can overflow or turn subnormal, and NaN becomes -16.
-// 1.5 * 2^23: adding it rounds to an integer, ties to even, and leaves that integer in the low bits (for
-// integers of magnitude below 2^22): bits - kRoundBits is the integer, with no float-to-int conversion.
-constexpr float kRound = 12582912.0f;
-constexpr int32_t kRoundBits = 0x4B400000;
+// Both round through kRoundShift (vec4.h), with no float-to-int conversion.
 constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
 constexpr float kC5 = 1.0f / 120, kC4 = 1.0f / 24, kC3 = 1.0f / 6, kC2 = 0.5f;
 
 inline int32_t ProbabilityValue(float x) {
   x = x > -16.0f ? x : -16.0f;
   x = x < 0.0f ? x : 0.0f;
-  const float shifted = x * kLog2e + kRound;
-  const float n = shifted - kRound;
+  const float shifted = x * kLog2e + kRoundShift;
+  const float n = shifted - kRoundShift;
   float r = x - n * kLn2Hi;
   r = r - n * kLn2Lo;
   float p = kC5;
@@ -188,35 +166,28 @@ inline int32_t ProbabilityValue(float x) {
   p = p * r + kC2;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  int32_t bits;
-  std::memcpy(&bits, &shifted, 4);
-  bits = (bits - kRoundBits + 127) << 23;
+  const int32_t two_n_bits = (IntFromRoundShifted(shifted) + 127) << 23;
   float two_n;
-  std::memcpy(&two_n, &bits, 4);
-  const float t = (p * two_n) * static_cast<float>(kProbMax) + kRound;
-  std::memcpy(&bits, &t, 4);
-  return bits - kRoundBits;
+  std::memcpy(&two_n, &two_n_bits, 4);
+  return IntFromRoundShifted((p * two_n) * static_cast<float>(kProbMax) + kRoundShift);
 }
 
-inline I32x4 Select(I32x4 take, I32x4 a, I32x4 b) { return (a & take) | (b & ~take); }
-
 inline I32x4 ProbabilityValues(F32x4 x) {
-  const F32x4 lo = Splat(-16.0f), zero = Splat(0.0f), round = Splat(kRound);
-  x = (F32x4)Select(x > lo, (I32x4)x, (I32x4)lo);
-  x = (F32x4)Select(x < zero, (I32x4)x, (I32x4)zero);
-  const F32x4 shifted = x * Splat(kLog2e) + round;
+  const F32x4 lo = SplatF32x4(-16.0f), zero = SplatF32x4(0.0f), round = SplatF32x4(kRoundShift);
+  x = Select(x > lo, x, lo);
+  x = Select(x < zero, x, zero);
+  const F32x4 shifted = x * SplatF32x4(kLog2e) + round;
   const F32x4 n = shifted - round;
-  F32x4 r = x - n * Splat(kLn2Hi);
-  r = r - n * Splat(kLn2Lo);
-  F32x4 p = Splat(kC5);
-  p = p * r + Splat(kC4);
-  p = p * r + Splat(kC3);
-  p = p * r + Splat(kC2);
-  p = p * r + Splat(1.0f);
-  p = p * r + Splat(1.0f);
-  const I32x4 bits = ((I32x4)shifted - kRoundBits + 127) << 23;
-  const F32x4 t = (p * (F32x4)bits) * Splat(static_cast<float>(kProbMax)) + round;
-  return (I32x4)t - kRoundBits;
+  F32x4 r = x - n * SplatF32x4(kLn2Hi);
+  r = r - n * SplatF32x4(kLn2Lo);
+  F32x4 p = SplatF32x4(kC5);
+  p = p * r + SplatF32x4(kC4);
+  p = p * r + SplatF32x4(kC3);
+  p = p * r + SplatF32x4(kC2);
+  p = p * r + SplatF32x4(1.0f);
+  p = p * r + SplatF32x4(1.0f);
+  const I32x4 two_n = (IntFromRoundShifted(shifted) + 127) << 23;
+  return IntFromRoundShifted((p * (F32x4)two_n) * SplatF32x4(static_cast<float>(kProbMax)) + round);
 }
 
 // Row maximum, NaNs skipped (the order does not matter for a maximum).
@@ -224,10 +195,10 @@ float RowMax(const float* s, int n) {
   float m = -INFINITY;
   int j = 0;
   if (n >= 4) {
-    F32x4 acc = Splat(-INFINITY);
+    F32x4 acc = SplatF32x4(-INFINITY);
     for (; j + 4 <= n; j += 4) {
       const F32x4 x = LoadF32x4(s + j);
-      acc = (F32x4)Select(x > acc, (I32x4)x, (I32x4)acc);
+      acc = Select(x > acc, x, acc);
     }
     for (int l = 0; l < 4; ++l) m = acc[l] > m ? acc[l] : m;
   }
@@ -241,9 +212,8 @@ float ProbabilityRow(const float* s, int n, int16_t* p) {
   I32x4 sum4 = {0, 0, 0, 0};
   int j = 0;
   for (; j + 4 <= n; j += 4) {
-    const I32x4 v = ProbabilityValues(LoadF32x4(s + j) - Splat(m));
+    const I32x4 v = ProbabilityValues(LoadF32x4(s + j) - SplatF32x4(m));
     sum4 += v;
-    typedef int16_t I16x4 __attribute__((vector_size(8)));
     const I16x4 narrow = __builtin_convertvector(v, I16x4);
     std::memcpy(p + j, &narrow, sizeof(narrow));
   }
@@ -287,7 +257,7 @@ inline void ScoreTile(const HeadOperands& o, int i0, int b0, float* s, size_t ld
   }
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NB; ++j) {
-      const F32x4 v = ToFloat(acc[i][j]) * (Splat(o.qs[i0 + i]) * LoadF32x4(o.ks + 4 * (b0 + j)));
+      const F32x4 v = ToFloat(acc[i][j]) * (SplatF32x4(o.qs[i0 + i]) * LoadF32x4(o.ks + 4 * (b0 + j)));
       std::memcpy(s + i * lds + 4 * (b0 + j), &v, sizeof(v));
     }
 }
@@ -314,7 +284,7 @@ inline void OutputTile(const HeadOperands& o, const int16_t* p, size_t ldp, cons
   }
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NB; ++j) {
-      const F32x4 v = (t[i][j] * LoadF32x4(o.vs + 4 * (c0 + j))) * Splat(inv[i]);
+      const F32x4 v = (t[i][j] * LoadF32x4(o.vs + 4 * (c0 + j))) * SplatF32x4(inv[i]);
       std::memcpy(out + i * ldo + 4 * (c0 + j), &v, sizeof(v));
     }
 }

@@ -7,6 +7,7 @@
 
 #include "kernels/f16.h"
 #include "kernels/ops.h"
+#include "kernels/vec4.h"
 #include "kernels/product_split.h"
 
 namespace earshot {
@@ -147,33 +148,26 @@ void GemmF16(int M, int N, int K, const float* x, size_t ldx, const uint16_t* w,
 namespace {
 
 // MR rows of y, NR columns, accumulated over all k in registers (k ascending, as the plain loop would).
-// Written with 4-float vectors (a GNU extension g++ and clang both lower to SSE / SIMD128): left to itself
-// g++ vectorises the k loop as an in-order reduction here, which is several times slower.
-typedef float Float4 __attribute__((vector_size(16)));
-
-inline Float4 LoadFloat4(const float* p) {
-  Float4 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
+// Written with 4-float vectors (vec4.h): left to itself g++ vectorises the k loop as an in-order reduction
+// here, which is several times slower.
 
 template <int MR, int NR>
 inline void MatMulNNTile(int K, const float* p, size_t ldp, const float* v, size_t ldv, float* y, size_t ldy) {
   static_assert(NR % 4 == 0, "NR must be a multiple of 4");
   constexpr int kVec = NR / 4;
-  Float4 acc[MR][kVec] = {};
+  F32x4 acc[MR][kVec] = {};
   for (int k = 0; k < K; ++k) {
     const float* vr = v + static_cast<size_t>(k) * ldv;
-    Float4 vk[kVec];
-    for (int j = 0; j < kVec; ++j) vk[j] = LoadFloat4(vr + 4 * j);
+    F32x4 vk[kVec];
+    for (int j = 0; j < kVec; ++j) vk[j] = LoadF32x4(vr + 4 * j);
     for (int i = 0; i < MR; ++i) {
       const float pk = p[i * ldp + k];
-      const Float4 b = {pk, pk, pk, pk};
+      const F32x4 b = SplatF32x4(pk);
       for (int j = 0; j < kVec; ++j) acc[i][j] += b * vk[j];
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < kVec; ++j) std::memcpy(y + i * ldy + 4 * j, &acc[i][j], sizeof(Float4));
+    for (int j = 0; j < kVec; ++j) StoreF32x4(y + i * ldy + 4 * j, acc[i][j]);
 }
 
 // One column, any rows: the tail of MatMulNN.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/vec4.h"
 
 namespace earshot {
 namespace {
@@ -23,17 +24,13 @@ float SumLanes(const float* v, int n) {
 // Largest value of v[0..n), NaNs skipped (as std::max(acc, v[i]) does), 4 lanes at a time: the maximum
 // does not depend on the order, and compilers do not vectorise a float max reduction by themselves.
 float MaxValue(const float* v, int n) {
-  typedef float Float4 __attribute__((vector_size(16)));
-  typedef int32_t Int4 __attribute__((vector_size(16)));
   float m = -std::numeric_limits<float>::infinity();
   int i = 0;
   if (n >= 4) {
-    Float4 acc = {m, m, m, m};
+    F32x4 acc = SplatF32x4(m);
     for (; i + 4 <= n; i += 4) {
-      Float4 x;
-      std::memcpy(&x, v + i, sizeof(x));
-      const Int4 take = x > acc;
-      acc = reinterpret_cast<Float4>((reinterpret_cast<Int4>(x) & take) | (reinterpret_cast<Int4>(acc) & ~take));
+      const F32x4 x = LoadF32x4(v + i);
+      acc = Select(x > acc, x, acc);
     }
     for (int l = 0; l < 4; ++l) m = std::max(m, acc[l]);
   }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/vec4.h"
+
 namespace earshot {
 
 // exp(x) for float, within a few ulp of the correctly rounded result over the whole float range (0 far
@@ -33,11 +35,10 @@ inline float FastExp(float x) {
   uint32_t c_bits = x_bits > 0xC2D00000u ? 0xC2D00000u : x_bits;                           // -104.0f
   c_bits = static_cast<int32_t>(c_bits) > static_cast<int32_t>(0x42B1999Au) ? 0x42B1999Au : c_bits;  // 88.8f
   const float c = AsFloat(c_bits);
-  // exp(x) = 2^n * exp(r), x = n ln2 + r, |r| <= ln2/2. Adding and subtracting 1.5 * 2^23 rounds to the
-  // nearest integer; ln2 is split in two so that n * 0.693359375 is exact and the reduction loses nothing.
-  constexpr float kRound = 12582912.0f;
-  const float shifted = c * 1.44269504088896341f + kRound;
-  const float n = shifted - kRound;
+  // exp(x) = 2^n * exp(r), x = n ln2 + r, |r| <= ln2/2, n rounded through kRoundShift (vec4.h); ln2 is split in
+  // two so that n * 0.693359375 is exact and the reduction loses nothing.
+  const float shifted = c * 1.44269504088896341f + kRoundShift;
+  const float n = shifted - kRoundShift;
   float r = c - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   // Minimax polynomial for exp(r) on [-ln2/2, ln2/2] (Cephes expf coefficients).
@@ -49,9 +50,7 @@ inline float FastExp(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   // Scale by 2^n in two steps so that results in the subnormal range and near overflow come out right.
-  // n as an integer from the bits of `shifted` (1.5 * 2^23 + n lies in [2^23, 2^24), one unit per integer):
-  // the same value as converting n, without a float-to-int conversion (a long sequence in WebAssembly on x64).
-  const int32_t ni = static_cast<int32_t>(AsBits(shifted)) - 0x4B400000;
+  const int32_t ni = IntFromRoundShifted(shifted);
   const int32_t n1 = ni >> 1, n2 = ni - n1;
   const float result = p * AsFloat(static_cast<uint32_t>(n1 + 127) << 23) * AsFloat(static_cast<uint32_t>(n2 + 127) << 23);
   const uint32_t is_nan = (x_bits & 0x7fffffffu) > 0x7f800000u ? 0xffffffffu : 0u;

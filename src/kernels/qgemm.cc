@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "kernels/product_split.h"
 #include "kernels/qgemm_internal.h"
+#include "kernels/vec4.h"
 
 namespace earshot {
 
@@ -214,47 +215,13 @@ void DequantizeQRow(const QWeights& w, int row, float* out) {
   }
 }
 
-namespace {
-
-// GNU vectors: SSE natively, SIMD128 in WebAssembly; the same float steps as the scalar tail.
-typedef float F32x4 __attribute__((vector_size(16)));
-typedef int32_t I32x4 __attribute__((vector_size(16)));
-typedef int16_t I16x4 __attribute__((vector_size(8)));
-
-inline F32x4 Load4(const float* p) {
-  F32x4 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-inline F32x4 Splat4(float x) { return F32x4{x, x, x, x}; }
-inline F32x4 Blend(I32x4 take, F32x4 a, F32x4 b) { return (F32x4)(((I32x4)a & take) | ((I32x4)b & ~take)); }
-
-// Adding 1.5 * 2^23 rounds to the nearest integer, ties to even (|t| <= 127 here), as std::nearbyint does in
-// the default rounding mode, and leaves the integer in the low bits: bits - kRoundMagicBits (no float-to-int
-// conversion, which WebAssembly on x64 turns into a long sequence).
-constexpr float kRoundMagic = 12582912.0f;
-constexpr int32_t kRoundMagicBits = 0x4B400000;
-
-inline int16_t QuantizeOne(float x, float inv) {
-  float t = x * inv;
-  t = t > 127.0f ? 127.0f : t;
-  t = t < -127.0f ? -127.0f : t;
-  t = t == t ? t : 0.0f;
-  const float shifted = t + kRoundMagic;
-  int32_t bits;
-  std::memcpy(&bits, &shifted, 4);
-  return static_cast<int16_t>(bits - kRoundMagicBits);
-}
-
-}  // namespace
-
 float QuantizeActivationRow(const float* x, int cols, int padded_cols, int16_t* q) {
-  F32x4 max4 = Splat4(0.0f);
+  F32x4 max4 = SplatF32x4(0.0f);
   const I32x4 abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
   int k = 0;
   for (; k + 4 <= cols; k += 4) {
-    const F32x4 a = (F32x4)((I32x4)Load4(x + k) & abs_mask);
-    max4 = Blend(a > max4, a, max4);  // NaN compares false and is skipped
+    const F32x4 a = (F32x4)((I32x4)LoadF32x4(x + k) & abs_mask);
+    max4 = Select(a > max4, a, max4);  // NaN compares false and is skipped
   }
   float max_abs = 0.0f;
   for (int l = 0; l < 4; ++l) max_abs = max4[l] > max_abs ? max4[l] : max_abs;
@@ -267,17 +234,13 @@ float QuantizeActivationRow(const float* x, int cols, int padded_cols, int16_t* 
     return 0.0f;
   }
   const float inv = 127.0f / max_abs;
-  const F32x4 inv4 = Splat4(inv), hi = Splat4(127.0f), lo = Splat4(-127.0f), magic = Splat4(kRoundMagic);
+  const F32x4 inv4 = SplatF32x4(inv), limit = SplatF32x4(127.0f);
   k = 0;
   for (; k + 4 <= cols; k += 4) {
-    F32x4 t = Load4(x + k) * inv4;
-    t = Blend(t > hi, hi, t);
-    t = Blend(t < lo, lo, t);
-    t = Blend(t == t, t, Splat4(0.0f));
-    const I16x4 v = __builtin_convertvector((I32x4)(t + magic) - kRoundMagicBits, I16x4);
+    const I16x4 v = __builtin_convertvector(RoundClamped(LoadF32x4(x + k) * inv4, limit), I16x4);
     std::memcpy(q + k, &v, sizeof(v));
   }
-  for (; k < cols; ++k) q[k] = QuantizeOne(x[k], inv);
+  for (; k < cols; ++k) q[k] = static_cast<int16_t>(RoundClamped(x[k] * inv, 127.0f));
   std::fill(q + cols, q + padded_cols, int16_t{0});
   return max_abs / 127.0f;
 }

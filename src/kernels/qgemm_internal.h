@@ -11,6 +11,7 @@
 #include "kernels/f16.h"
 #include "kernels/ops.h"
 #include "kernels/qgemm.h"
+#include "kernels/vec4.h"
 
 namespace earshot {
 namespace qgemm_detail {
@@ -28,20 +29,14 @@ template <int MR, int NR>
 inline void StoreTile(const float (&v)[MR][NR], int mr, int m, int n, int nr, float* y, size_t ldy,
                       const GemmEpilogue& ep) {
   if (nr == NR && NR % 4 == 0 && !ep.gelu) {
-    typedef float F32x4 __attribute__((vector_size(16)));
-    auto load = [](const float* p) {
-      F32x4 x;
-      std::memcpy(&x, p, sizeof(x));
-      return x;
-    };
     for (int i = 0; i < mr; ++i) {
       float* yr = y + static_cast<size_t>(m + i) * ldy + n;
       const float* res = ep.residual ? ep.residual + static_cast<size_t>(m + i) * ep.ld_residual + n : nullptr;
       for (int j = 0; j < NR; j += 4) {
-        F32x4 x = load(v[i] + j);
-        if (ep.bias) x = x + load(ep.bias + n + j);
-        if (res) x = x + load(res + j);
-        std::memcpy(yr + j, &x, sizeof(x));
+        F32x4 x = LoadF32x4(v[i] + j);
+        if (ep.bias) x = x + LoadF32x4(ep.bias + n + j);
+        if (res) x = x + LoadF32x4(res + j);
+        StoreF32x4(yr + j, x);
       }
     }
     return;
