@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
+#include "core/thread_pool.h"
 #include "kernels/ops.h"
 
 namespace earshot {
@@ -64,23 +67,34 @@ Expected<BeamResult> BeamSearch(StepScorer& scorer, const float* prompt_logits, 
   std::vector<float> logits;  // [live.size()][V]
   logits.reserve(static_cast<size_t>(B) * V);  // one allocation for the whole search
   logits.assign(prompt_logits, prompt_logits + V);
-  std::vector<std::pair<int, float>> top;
+  std::vector<std::vector<std::pair<int, float>>> tops;  // per live hypothesis
+  std::vector<uint8_t> has_nan;
   std::vector<Candidate> candidates;
   std::vector<int> source_rows, new_tokens;
   std::vector<std::vector<int>> generated;
 
   for (int step = 0;; ++step) {
-    // Log-probs of each live hypothesis, then its top B+1 candidates.
-    candidates.clear();
-    for (size_t h = 0; h < live.size(); ++h) {
-      float* lp = logits.data() + h * V;
+    // Log-probs of each live hypothesis, then its top B+1 candidates. Hypotheses are independent: with several
+    // they run in parallel (one hypothesis keeps the log-softmax's own split).
+    const int n_live = static_cast<int>(live.size());
+    tops.resize(static_cast<size_t>(n_live));
+    has_nan.assign(static_cast<size_t>(n_live), 0);
+    ParallelFor(n_live, [&](int h) {
+      float* lp = logits.data() + static_cast<size_t>(h) * V;
       filter.Apply(lp, live[h].tokens.data(), static_cast<int>(live[h].tokens.size()));
-      for (int i = 0; i < V; ++i)
-        if (std::isnan(lp[i])) return Status::Error("the model produced NaN logits");
+      bool nan = false;
+      for (int i = 0; i < V; ++i) nan |= lp[i] != lp[i];  // no early exit, so the loop vectorises
+      if (nan) {
+        has_nan[h] = 1;
+        return;
+      }
       LogSoftmax(lp, V);
-      TopK(lp, V, B + 1, &top);
-      for (const auto& t : top)
-        candidates.push_back({live[h].sum_logprob + t.second, static_cast<int>(h), t.first, t.second});
+      TopK(lp, V, B + 1, &tops[h]);
+    });
+    candidates.clear();
+    for (int h = 0; h < n_live; ++h) {
+      if (has_nan[h]) return Status::Error("the model produced NaN logits");
+      for (const auto& t : tops[h]) candidates.push_back({live[h].sum_logprob + t.second, h, t.first, t.second});
     }
     std::stable_sort(candidates.begin(), candidates.end(),
                      [](const Candidate& a, const Candidate& b) { return a.score > b.score; });

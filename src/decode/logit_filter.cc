@@ -29,12 +29,14 @@ LogitFilter::LogitFilter(LogitFilterConfig config) : config_(std::move(config)) 
     config_.timestamp_begin = -1;
   }
   const int n = config_.n_vocab;
-  always_.assign(static_cast<size_t>(std::max(n, 0)), 0);
+  std::vector<uint8_t> always(static_cast<size_t>(std::max(n, 0)), 0);
   for (int id : config_.suppress_tokens)
-    if (id >= 0 && id < n) always_[id] = 1;
-  if (config_.no_timestamps >= 0 && config_.no_timestamps < n) always_[config_.no_timestamps] = 1;
+    if (id >= 0 && id < n) always[id] = 1;
+  if (config_.no_timestamps >= 0 && config_.no_timestamps < n) always[config_.no_timestamps] = 1;
   if (!config_.timestamps && config_.timestamp_begin >= 0)
-    for (int id = config_.timestamp_begin; id < n; ++id) always_[id] = 1;
+    for (int id = config_.timestamp_begin; id < n; ++id) always[id] = 1;
+  for (int id = 0; id < n; ++id)
+    if (always[id]) always_ids_.push_back(id);
 }
 
 void LogitFilter::Apply(float* logits, const int* generated, int n_generated) const {
@@ -51,8 +53,7 @@ void LogitFilter::Apply(float* logits, const int* generated, int n_generated) co
 
 void LogitFilter::ApplyRules(float* logits, const int* generated, int n_generated) const {
   const int n = config_.n_vocab;
-  for (int id = 0; id < n; ++id)
-    if (always_[id]) logits[id] = kNegInf;
+  for (int id : always_ids_) logits[id] = kNegInf;
   if (n_generated == 0)
     for (int id : config_.begin_suppress_tokens)
       if (id >= 0 && id < n) logits[id] = kNegInf;
@@ -85,7 +86,7 @@ void LogitFilter::ApplyRules(float* logits, const int* generated, int n_generate
     for (int id = ts + config_.max_initial_timestamp_index + 1; id < n; ++id) logits[id] = kNegInf;
   }
   // If the timestamps together are likelier than any single text token, take a timestamp.
-  std::vector<float>& lp = scratch_;
+  thread_local std::vector<float> lp;  // Apply runs for several hypotheses at once
   lp.assign(logits, logits + n);
   LogSoftmax(lp.data(), n);
   float max_text = kNegInf;

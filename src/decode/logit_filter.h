@@ -35,7 +35,8 @@ class LogitFilter {
   // no_timestamps never; timestamps come in pairs (after a lone timestamp only another timestamp or EOT,
   // after a pair no timestamp); they never decrease; the first token is a timestamp <= the initial limit;
   // when the timestamps' total probability beats every text token, a timestamp is forced. Then EOT while
-  // fewer than min_tokens_before_eot were generated, unless nothing else is left.
+  // fewer than min_tokens_before_eot were generated, unless nothing else is left. Safe to call from several
+  // threads at once.
   void Apply(float* logits, const int* generated, int n_generated) const;
 
   const LogitFilterConfig& config() const { return config_; }
@@ -44,8 +45,7 @@ class LogitFilter {
   void ApplyRules(float* logits, const int* generated, int n_generated) const;  // all but the EOT minimum
 
   LogitFilterConfig config_;
-  std::vector<uint8_t> always_;        // 1 = suppressed at every position
-  mutable std::vector<float> scratch_;  // log-probs for the timestamp rule; one filter per decoding run
+  std::vector<int> always_ids_;  // suppressed at every position, ascending (a few thousand of a large vocabulary)
 };
 
 }  // namespace earshot
