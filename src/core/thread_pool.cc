@@ -133,13 +133,20 @@ class ThreadPool {
 
   static uint32_t Generation(uint64_t state) { return static_cast<uint32_t>(state >> 32); }
 
-  // Spin with a pause first, then let other threads (a worker finishing our task) have the core.
+  // Waiting for workers: natively spin with a pause, then let other threads (a worker finishing our task) have
+  // the core. In WebAssembly there is no pause, and sched_yield runs the thread's queue of proxied calls (two
+  // mutex operations, microseconds each time): spin on the atomic, yielding only now and then so that a call
+  // proxied to this thread still runs.
   static void Backoff(int spins) {
+#if defined(__EMSCRIPTEN__)
+    if (spins % 4096 == 4095) sched_yield();
+#else
     if (spins < 64) {
       CpuRelax();
     } else {
       sched_yield();
     }
+#endif
   }
 
   static void* WorkerMain(void* self) {

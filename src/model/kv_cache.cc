@@ -5,6 +5,8 @@
 #include <limits>
 #include <string>
 
+#include "core/thread_pool.h"
+
 namespace earshot {
 
 Status KvCache::Allocate(int n_layers, int max_rows, int max_positions, int d) {
@@ -103,17 +105,23 @@ Status KvCache::Reorder(const std::vector<int>& source_rows) {
   }
 
   const size_t row_floats = static_cast<size_t>(length_) * d_;
+  // Slabs (the keys or the values of one layer) are independent: threads take whole slabs, each thread with its
+  // own staging slots. (Late in a long beam search the moves copy megabytes per step.)
+  const int n_slabs = 2 * n_layers_;
+  const int64_t copied = static_cast<int64_t>(plan.size()) * n_slabs * static_cast<int64_t>(row_floats);
+  const int lanes = std::max(1, std::min({TaskCountFor(copied, n_slabs), ParallelWidth(), n_slabs}));
   // Sized by capacity, not length, so that it is not reallocated at every step.
-  EARSHOT_RETURN_IF_ERROR(
-      staging_.Reserve(static_cast<size_t>(slots) * capacity_ * d_, "the beam reorder buffer"));
   const size_t slot_stride = static_cast<size_t>(capacity_) * d_;
-  for (int kv = 0; kv < 2; ++kv)
-    for (int layer = 0; layer < n_layers_; ++layer) {
-      auto at = [&](int code) {
-        return code >= 0 ? Slot(kv, layer, code) : staging_.data() + static_cast<size_t>(-1 - code) * slot_stride;
-      };
-      for (const Move& m : plan) std::memcpy(at(m.dst), at(m.src), row_floats * sizeof(float));
-    }
+  EARSHOT_RETURN_IF_ERROR(
+      staging_.Reserve(static_cast<size_t>(slots) * lanes * slot_stride, "the beam reorder buffer"));
+  ParallelForSlots(n_slabs, lanes, [&](int slab, int lane) {
+    const int kv = slab / n_layers_, layer = slab % n_layers_;
+    float* staging = staging_.data() + static_cast<size_t>(lane) * slots * slot_stride;
+    auto at = [&](int code) {
+      return code >= 0 ? Slot(kv, layer, code) : staging + static_cast<size_t>(-1 - code) * slot_stride;
+    };
+    for (const Move& m : plan) std::memcpy(at(m.dst), at(m.src), row_floats * sizeof(float));
+  });
   return Status::Ok();
 }
 

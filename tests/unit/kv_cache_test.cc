@@ -1,10 +1,12 @@
-// The decoder's key/value cache: on-demand growth in steps (contents kept), reordering after growth, limits;
+// The decoder's key/value cache: on-demand growth in steps (contents kept), reordering (also split across
+// threads) after growth, limits;
 // and AlignedBuffer's live/peak byte counters that the memory accounting relies on.
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "core/aligned_buffer.h"
+#include "core/thread_pool.h"
 #include "model/kv_cache.h"
 
 namespace earshot {
@@ -91,32 +93,42 @@ TEST(KvCache, ReorderAfterGrowth) {
 }
 
 // Every source pattern of up to four rows (fan-out, dropped rows, swaps, longer cycles) against a copy of
-// the old rows.
+// the old rows, with one thread and with two splitting the layers (each with its own staging for cycles).
 TEST(KvCache, ReorderMatchesACopyForEveryPattern) {
-  constexpr int kMax = 4;
-  for (int n = 1; n <= kMax; ++n) {
-    int patterns = 1;
-    for (int i = 0; i < n; ++i) patterns *= kMax;
-    for (int p = 0; p < patterns; ++p) {
-      std::vector<int> src(n);
-      for (int i = 0, code = p; i < n; ++i, code /= kMax) src[i] = code % kMax;
-      KvCache c;
-      ASSERT_TRUE(c.Allocate(1, kMax, 8, 2).ok());
-      ASSERT_TRUE(c.EnsurePositions(5).ok());
-      for (int kv = 0; kv < 2; ++kv)
-        for (int r = 0; r < kMax; ++r)
-          for (int t = 0; t < 8 * 2; ++t) (kv ? c.values(0, r) : c.keys(0, r))[t] = Tag(kv, 0, r, t, 0);
-      c.set_length(5);
-      ASSERT_TRUE(c.Reorder(src).ok());
-      for (int kv = 0; kv < 2; ++kv)
-        for (int r = 0; r < kMax; ++r) {
-          const int from = r < n ? src[r] : r;  // rows past the new count are left alone
-          const float* row = kv ? c.values(0, r) : c.keys(0, r);
-          for (int t = 0; t < 5 * 2; ++t) ASSERT_EQ(row[t], Tag(kv, 0, from, t, 0)) << "pattern " << p << " n " << n;
-          for (int t = 5 * 2; t < 8 * 2; ++t) ASSERT_EQ(row[t], Tag(kv, 0, r, t, 0));  // unfilled part untouched
-        }
+  constexpr int kMax = 4, kLayersHere = 3;
+  for (int threads : {1, 2}) {
+    if (threads > MaxThreadCount()) continue;
+    ASSERT_TRUE(SetThreadCount(threads).ok());
+    SetMinTaskWork(threads > 1 ? 1 : 0);  // split even these small copies
+    for (int n = 1; n <= kMax; ++n) {
+      int patterns = 1;
+      for (int i = 0; i < n; ++i) patterns *= kMax;
+      for (int p = 0; p < patterns; ++p) {
+        std::vector<int> src(n);
+        for (int i = 0, code = p; i < n; ++i, code /= kMax) src[i] = code % kMax;
+        KvCache c;
+        ASSERT_TRUE(c.Allocate(kLayersHere, kMax, 8, 2).ok());
+        ASSERT_TRUE(c.EnsurePositions(5).ok());
+        for (int kv = 0; kv < 2; ++kv)
+          for (int l = 0; l < kLayersHere; ++l)
+            for (int r = 0; r < kMax; ++r)
+              for (int t = 0; t < 8 * 2; ++t) (kv ? c.values(l, r) : c.keys(l, r))[t] = Tag(kv, l, r, t, 0);
+        c.set_length(5);
+        ASSERT_TRUE(c.Reorder(src).ok());
+        for (int kv = 0; kv < 2; ++kv)
+          for (int l = 0; l < kLayersHere; ++l)
+            for (int r = 0; r < kMax; ++r) {
+              const int from = r < n ? src[r] : r;  // rows past the new count are left alone
+              const float* row = kv ? c.values(l, r) : c.keys(l, r);
+              for (int t = 0; t < 5 * 2; ++t)
+                ASSERT_EQ(row[t], Tag(kv, l, from, t, 0)) << "pattern " << p << " n " << n << " threads " << threads;
+              for (int t = 5 * 2; t < 8 * 2; ++t) ASSERT_EQ(row[t], Tag(kv, l, r, t, 0));  // unfilled part untouched
+            }
+      }
     }
   }
+  SetMinTaskWork(0);
+  EXPECT_TRUE(SetThreadCount(1).ok());
 }
 
 TEST(KvCache, RejectsBadSizes) {
