@@ -3,10 +3,12 @@
 # Node and headless Chromium at 1 and 2 threads, then one summary with earshot/ORT ratios and the targets.
 #
 # Usage: bench/run.sh [--quick] [--shapes tiny.en,base.en] [--runtimes node,chromium] [--threads 1,2]
-#                     [--skip kernels,ort,e2e] [--out DIR]
+#                     [--skip kernels,ort,e2e] [--out DIR] [--default-model M.earshot]
 #   --quick      tiny.en only (unless --shapes), 1 run per measure, short kernel and ORT runs, no f16 models
 #   --shapes     Whisper shapes to run (random weights, exact tiny.en / base.en shapes); default both
 #   --skip       parts to leave out (with ort skipped, the ratios use the last build/ort/results.jsonl)
+#   --default-model  the model timed as the default (default: the first models/earshot-en-*.earshot), e.g. a
+#                candidate exported from a training run before it ships
 #   --out        results folder (default build/bench-results/DATE-TIME): kernels.txt, ort.jsonl, e2e-*.jsonl,
 #                the logs, env.txt (machine, load) and summary.txt (the table printed at the end)
 # Builds (cached, configured on first use): build/e2e-native (CLI, for importing models), build/e2e-wasm (plain
@@ -24,6 +26,7 @@ runtimes=node,chromium
 threads=1,2
 skip=
 out=
+default_model=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift ;;
     --skip) skip=$2; shift ;;
     --out) out=$2; shift ;;
+    --default-model) default_model=$2; shift ;;
     -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -106,7 +110,8 @@ if ! skipped e2e; then
   dtypes=int8
   [ $quick = 1 ] || dtypes=int8,f16
   say "models and clips (bench/e2e/prepare.py)"
-  /usr/bin/python3 bench/e2e/prepare.py --earshot "$native/earshot" --shapes "$shapes" --dtypes "$dtypes"
+  /usr/bin/python3 bench/e2e/prepare.py --earshot "$native/earshot" --shapes "$shapes" --dtypes "$dtypes" \
+    ${default_model:+--default-model "$default_model"}
   for runtime in ${runtimes//,/ }; do
     say "earshot end to end in $runtime, threads $threads"
     node bench/e2e/earshot_bench.mjs --runtime "$runtime" --threads "$threads" --wasm "$wasm" --wasm-mt "$wasm_mt" \

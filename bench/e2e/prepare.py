@@ -2,7 +2,7 @@
 """Models and clips for the end-to-end benchmark (bench/e2e/earshot_bench.mjs), cached in build/bench-models/.
 
     /usr/bin/python3 bench/e2e/prepare.py --earshot build/e2e-native/earshot [--shapes tiny.en,base.en]
-        [--dtypes int8,f16] [--out build/bench-models] [--ort-dir build/ort]
+        [--dtypes int8,f16] [--out build/bench-models] [--ort-dir build/ort] [--default-model M.earshot]
 
 Writes OUT/manifest.json, which the benchmark reads:
   clips   clip10.wav and clip30.wav: whole LibriSpeech test-other utterances from ../shared/data/dev, one after
@@ -13,8 +13,8 @@ Writes OUT/manifest.json, which the benchmark reads:
           each dtype. The weights come from bench/ort/export_onnx.py's checkpoint (build/ort/<shape>-seed1/
           checkpoint, ready once its manifest.json exists) so that earshot and onnxruntime-web time identical
           weights; when that is missing, from tests/reference/hf_whisper.py's BENCH_VARIANTS (a Hugging Face
-          Whisper folder with Whisper's real special ids) written here. Plus the default model: the first
-          models/earshot-en-*.earshot, if there is one.
+          Whisper folder with Whisper's real special ids) written here. Plus the default model: --default-model
+          (a candidate not shipped yet) or else the first models/earshot-en-*.earshot, if there is one.
 Imports are redone only when their source or the CLI changed.
 """
 import argparse
@@ -170,6 +170,8 @@ def main():
     p.add_argument("--dtypes", default="int8,f16")
     p.add_argument("--out", default=os.path.join(REPO_ROOT, "build", "bench-models"))
     p.add_argument("--ort-dir", default=os.path.join(REPO_ROOT, "build", "ort"))
+    p.add_argument("--default-model", default=None,
+                   help="model timed as the default (default: the first models/earshot-en-*.earshot)")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     cli = os.path.abspath(args.earshot)
@@ -192,7 +194,10 @@ def main():
                 "bytes": os.path.getsize(out_path), "weights_from": origin,
                 "same_weights_as_ort": kind == "checkpoint"})
 
-    defaults = sorted(glob.glob(os.path.join(REPO_ROOT, "models", "earshot-en-*.earshot")))
+    if args.default_model and not os.path.isfile(args.default_model):
+        sys.exit(f"prepare.py: --default-model {args.default_model}: no such file")
+    defaults = [os.path.abspath(args.default_model)] if args.default_model else sorted(
+        glob.glob(os.path.join(REPO_ROOT, "models", "earshot-en-*.earshot")))
     if defaults:
         path = defaults[0]
         manifest["models"].append({
