@@ -82,44 +82,65 @@ struct HeadOperands {
   float *qs, *ks, *vs;
 };
 
-// `row`: d floats of scratch.
-void PrepareHead(const AttentionArgs& a, int h, float scale, int16_t* row, HeadOperands* o) {
+// Rows [lo, hi) of `task` of `tasks` over n rows.
+inline void TaskRows(int task, int tasks, int n, int* lo, int* hi) {
+  *lo = static_cast<int>(static_cast<int64_t>(n) * task / tasks);
+  *hi = static_cast<int>(static_cast<int64_t>(n) * (task + 1) / tasks);
+}
+
+// Quantizes head h's queries, keys and values into `o`, rows shared among `tasks` pool tasks (the column maxima
+// of the values are combined from per-task maxima: a maximum does not depend on the order). `scratch`: 2 d
+// floats per task.
+void PrepareHead(const AttentionArgs& a, int h, float scale, int tasks, float* scratch, HeadOperands* o) {
   const size_t col = static_cast<size_t>(h) * a.d_head;
   const int d = a.d_head, qk = QkMax(d);
-  for (int i = 0; i < a.n_q; ++i)
-    o->qs[i] = QuantizeRow(a.q + i * a.ldq + col, d, qk, o->q16 + static_cast<size_t>(i) * d) * scale;
   std::fill(o->k16, o->k16 + static_cast<size_t>(o->n_keys4) * d, int16_t{0});
   std::fill(o->ks, o->ks + o->n_keys4, 0.0f);
-  for (int j = 0; j < a.n_kv; ++j) {
-    int16_t* dst = o->k16 + static_cast<size_t>(j / 4) * (d / 2) * 8 + 2 * (j % 4);
-    o->ks[j] = QuantizeRow(a.k + j * a.ldk + col, d, qk, row);
-    for (int p = 0; p < d / 2; ++p) {
-      dst[8 * p] = row[2 * p];
-      dst[8 * p + 1] = row[2 * p + 1];
-    }
-  }
   std::fill(o->v16, o->v16 + static_cast<size_t>(d) * o->n_pairs * 2, int16_t{0});
-  // Values: per-column scales, but read row by row (a column walk would miss the cache on every key).
-  float* const col_max = o->vs;
-  std::fill(col_max, col_max + d, 0.0f);
-  for (int j = 0; j < a.n_kv; ++j) {
-    const float* v = a.v + j * a.ldv + col;
-    for (int e = 0; e < d; ++e) {
-      const float m = std::fabs(v[e]);
-      col_max[e] = m > col_max[e] ? m : col_max[e];  // NaN is skipped
+  ParallelFor(tasks, [&](int t) {
+    int lo, hi;
+    TaskRows(t, tasks, a.n_q, &lo, &hi);
+    for (int i = lo; i < hi; ++i)
+      o->qs[i] = QuantizeRow(a.q + i * a.ldq + col, d, qk, o->q16 + static_cast<size_t>(i) * d) * scale;
+    int16_t* row = reinterpret_cast<int16_t*>(scratch + static_cast<size_t>(t) * 2 * d);
+    float* col_max = scratch + static_cast<size_t>(t) * 2 * d + d;
+    std::fill(col_max, col_max + d, 0.0f);
+    TaskRows(t, tasks, a.n_kv, &lo, &hi);
+    for (int j = lo; j < hi; ++j) {
+      int16_t* dst = o->k16 + static_cast<size_t>(j / 4) * (d / 2) * 8 + 2 * (j % 4);
+      o->ks[j] = QuantizeRow(a.k + j * a.ldk + col, d, qk, row);
+      for (int p = 0; p < d / 2; ++p) {
+        dst[8 * p] = row[2 * p];
+        dst[8 * p + 1] = row[2 * p + 1];
+      }
+      // Values: per-column scales, but read row by row (a column walk would miss the cache on every key).
+      const float* v = a.v + j * a.ldv + col;
+      for (int e = 0; e < d; ++e) {
+        const float m = std::fabs(v[e]);
+        col_max[e] = m > col_max[e] ? m : col_max[e];  // NaN is skipped
+      }
     }
-  }
-  float* const inv = reinterpret_cast<float*>(row);  // d floats of scratch
+  });
+  float* const inv = scratch;  // d floats, free again
   for (int e = 0; e < d; ++e) {
-    inv[e] = col_max[e] > 0.0f ? static_cast<float>(kValueMax) / col_max[e] : 0.0f;
-    o->vs[e] = col_max[e] / static_cast<float>(kValueMax);
+    float m = 0.0f;
+    for (int t = 0; t < tasks; ++t) {
+      const float c = scratch[static_cast<size_t>(t) * 2 * d + d + e];
+      m = c > m ? c : m;
+    }
+    inv[e] = m > 0.0f ? static_cast<float>(kValueMax) / m : 0.0f;
+    o->vs[e] = m / static_cast<float>(kValueMax);
   }
-  for (int j = 0; j < a.n_kv; ++j) {
-    const float* v = a.v + j * a.ldv + col;
-    int16_t* dst = o->v16 + static_cast<size_t>(j / 2) * 8 + j % 2;
-    for (int e = 0; e < d; ++e)
-      dst[static_cast<size_t>(e / 4) * o->n_pairs * 8 + 2 * (e % 4)] = QuantizeValue(v[e], inv[e], kValueMax);
-  }
+  ParallelFor(tasks, [&](int t) {
+    int lo, hi;
+    TaskRows(t, tasks, a.n_kv, &lo, &hi);
+    for (int j = lo; j < hi; ++j) {
+      const float* v = a.v + j * a.ldv + col;
+      int16_t* dst = o->v16 + static_cast<size_t>(j / 2) * 8 + j % 2;
+      for (int e = 0; e < d; ++e)
+        dst[static_cast<size_t>(e / 4) * o->n_pairs * 8 + 2 * (e % 4)] = QuantizeValue(v[e], inv[e], kValueMax);
+    }
+  });
 }
 
 // ---- products ------------------------------------------------------------------------------------------------
@@ -334,15 +355,15 @@ Layout LayoutFor(const AttentionArgs& a) {
   l.n_keys4 = RoundUp(a.n_kv, 4);
   l.n_pairs = (a.n_kv + 1) / 2;
   const size_t d = static_cast<size_t>(a.d_head);
-  // q16, k16, v16 (int16), then qs, ks, vs and a row of quantization scratch; each part 16-byte aligned.
+  // q16, k16, v16 (int16), then qs, ks, vs; each part 16-byte aligned.
   l.head_bytes = RoundUp(a.n_q * a.d_head * 2, 16) + l.n_keys4 * d * 2 + d * l.n_pairs * 4 + RoundUp(a.n_q * 4, 16) +
-                 l.n_keys4 * 4 + d * 4 + d * 4;
+                 l.n_keys4 * 4 + d * 4;
   const size_t block = static_cast<size_t>(std::min(a.n_q, kQueryBlock));
   l.slot_bytes = block * l.n_keys4 * 4 + RoundUp(static_cast<int>(block) * l.n_pairs * 4, 16);
   return l;
 }
 
-HeadOperands CarveHead(const AttentionArgs& a, const Layout& l, uint8_t* base, int16_t** row) {
+HeadOperands CarveHead(const AttentionArgs& a, const Layout& l, uint8_t* base) {
   HeadOperands o;
   o.n_q = a.n_q;
   o.n_kv = a.n_kv;
@@ -362,7 +383,6 @@ HeadOperands CarveHead(const AttentionArgs& a, const Layout& l, uint8_t* base, i
   o.qs = reinterpret_cast<float*>(take(static_cast<size_t>(a.n_q) * 4));
   o.ks = reinterpret_cast<float*>(take(static_cast<size_t>(l.n_keys4) * 4));
   o.vs = reinterpret_cast<float*>(take(d * 4));
-  *row = reinterpret_cast<int16_t*>(take(d * 4));
   return o;
 }
 
@@ -379,17 +399,22 @@ bool AttentionInteger(const AttentionArgs& a, int scratch_slots) {
   const int n_blocks = (a.n_q + kQueryBlock - 1) / kQueryBlock;
   const int64_t work = 2 * static_cast<int64_t>(a.n_q) * a.n_kv * a.d_head;
   const int slots = std::max(1, std::min(scratch_slots, TaskCountFor(work, n_blocks)));
-  // One head's operands at a time (the query blocks of a head are what threads share), and each thread's
-  // scores and probabilities.
-  AlignedBuffer buffer(l.head_bytes + 16 * 4 + static_cast<size_t>(slots) * (l.slot_bytes + 16));
+  constexpr int64_t kPrepareWorkPerValue = 8;  // quantizing a value costs about this many multiply-adds
+  const int prepare_tasks =
+      TaskCountFor(static_cast<int64_t>(a.n_q + 2 * a.n_kv) * a.d_head * kPrepareWorkPerValue, a.n_kv);
+  // One head's operands at a time (the query blocks of a head are what threads share), each thread's scores and
+  // probabilities, and the preparation's scratch.
+  const size_t slot_stride = (l.slot_bytes + 15) / 16 * 16;
+  AlignedBuffer buffer(l.head_bytes + 16 * 4 + static_cast<size_t>(slots) * slot_stride +
+                       static_cast<size_t>(prepare_tasks) * 2 * a.d_head * sizeof(float));
   if (!buffer.ok()) return false;
-  int16_t* row = nullptr;
-  HeadOperands o = CarveHead(a, l, buffer.data(), &row);
+  HeadOperands o = CarveHead(a, l, buffer.data());
   uint8_t* slot_base = buffer.data() + (l.head_bytes + 16 * 4) / 16 * 16;
+  float* prepare_scratch = reinterpret_cast<float*>(slot_base + static_cast<size_t>(slots) * slot_stride);
   for (int h = 0; h < a.n_head; ++h) {
-    PrepareHead(a, h, scale, row, &o);
+    PrepareHead(a, h, scale, prepare_tasks, prepare_scratch, &o);
     ParallelForSlots(n_blocks, slots, [&](int block, int slot) {
-      uint8_t* s = slot_base + static_cast<size_t>(slot) * ((l.slot_bytes + 15) / 16 * 16);
+      uint8_t* s = slot_base + static_cast<size_t>(slot) * slot_stride;
       const int q0 = block * kQueryBlock, nq = std::min(kQueryBlock, a.n_q - q0);
       float* scores = reinterpret_cast<float*>(s);
       int16_t* p = reinterpret_cast<int16_t*>(s + static_cast<size_t>(std::min(a.n_q, kQueryBlock)) * l.n_keys4 * 4);
@@ -403,13 +428,13 @@ void AttentionIntegerReference(const AttentionArgs& a) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(a.d_head));
   const Layout l = LayoutFor(a);
   AlignedBuffer buffer(l.head_bytes + 16 * 4);
-  int16_t* row = nullptr;
-  HeadOperands o = CarveHead(a, l, buffer.data(), &row);
+  HeadOperands o = CarveHead(a, l, buffer.data());
+  std::vector<float> prepare_scratch(static_cast<size_t>(2) * a.d_head);
   const int d = a.d_head;
   std::vector<float> s(static_cast<size_t>(a.n_kv));
   std::vector<int16_t> p(static_cast<size_t>(l.n_pairs) * 2);
   for (int h = 0; h < a.n_head; ++h) {
-    PrepareHead(a, h, scale, row, &o);
+    PrepareHead(a, h, scale, 1, prepare_scratch.data(), &o);
     for (int i = 0; i < a.n_q; ++i) {
       for (int j = 0; j < a.n_kv; ++j) {
         int32_t acc = 0;
