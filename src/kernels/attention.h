@@ -2,6 +2,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+
+#include "core/aligned_buffer.h"
 
 namespace earshot {
 
@@ -56,5 +59,32 @@ void Attention(const AttentionArgs& args, float* scratch, int scratch_slots = 1)
 bool IntegerAttentionApplies(const AttentionArgs& args);
 bool AttentionInteger(const AttentionArgs& args, int scratch_slots);
 void AttentionIntegerReference(const AttentionArgs& args);
+
+// Keys and values quantized once for attentions that reuse them with new queries (the decoder's cross-attention
+// over the audio): the integer path's operands of every head, about half the bytes of the floats.
+class IntegerKeyValues {
+ public:
+  // Quantizes k and v [n_kv rows, n_head * d_head columns]. False when d_head is not a multiple of 4 or memory
+  // runs out (the object is then empty).
+  bool Prepare(int n_kv, int n_head, int d_head, const float* k, size_t ldk, const float* v, size_t ldv);
+  int n_kv() const { return n_kv_; }
+  int n_head() const { return n_head_; }
+  int d_head() const { return d_head_; }
+  size_t bytes() const { return data_.size(); }
+  // Head h's operands, `head_bytes` per head in attention_int.cc's layout (read-only for attention).
+  uint8_t* head_data(int h, size_t head_bytes) const {
+    return const_cast<uint8_t*>(data_.data()) + head_bytes * static_cast<size_t>(h);
+  }
+
+ private:
+  AlignedBuffer data_;
+  int n_kv_ = 0, n_head_ = 0, d_head_ = 0;
+};
+
+// Integer attention of args' queries over prepared keys and values (args.k and args.v are not read; n_kv, n_head
+// and d_head must match, and attention must be non-causal): bit for bit what AttentionInteger computes from the
+// keys and values they were prepared from. (head, query block) units are shared among up to scratch_slots
+// threads. False when the shapes do not match or memory runs out (nothing is computed).
+bool AttentionIntegerPrepared(const AttentionArgs& args, const IntegerKeyValues& kv, int scratch_slots);
 
 }  // namespace earshot

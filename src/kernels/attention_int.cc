@@ -88,20 +88,30 @@ inline void TaskRows(int task, int tasks, int n, int* lo, int* hi) {
   *hi = static_cast<int>(static_cast<int64_t>(n) * (task + 1) / tasks);
 }
 
-// Quantizes head h's queries, keys and values into `o`, rows shared among `tasks` pool tasks (the column maxima
-// of the values are combined from per-task maxima: a maximum does not depend on the order). `scratch`: 2 d
-// floats per task.
-void PrepareHead(const AttentionArgs& a, int h, float scale, int tasks, float* scratch, HeadOperands* o) {
+enum HeadParts { kQueries = 1, kKeysValues = 2 };
+
+// Quantizes head h's queries and/or keys and values (`parts`) into `o`, rows shared among `tasks` pool tasks
+// (the column maxima of the values are combined from per-task maxima: a maximum does not depend on the order).
+// `scratch`: 2 d floats per task.
+void PrepareHead(const AttentionArgs& a, int h, float scale, int parts, int tasks, float* scratch,
+                 HeadOperands* o) {
   const size_t col = static_cast<size_t>(h) * a.d_head;
   const int d = a.d_head, qk = QkMax(d);
+  if (!(parts & kKeysValues)) {
+    for (int i = 0; i < a.n_q; ++i)
+      o->qs[i] = QuantizeRow(a.q + i * a.ldq + col, d, qk, o->q16 + static_cast<size_t>(i) * d) * scale;
+    return;
+  }
   std::fill(o->k16, o->k16 + static_cast<size_t>(o->n_keys4) * d, int16_t{0});
   std::fill(o->ks, o->ks + o->n_keys4, 0.0f);
   std::fill(o->v16, o->v16 + static_cast<size_t>(d) * o->n_pairs * 2, int16_t{0});
   ParallelFor(tasks, [&](int t) {
     int lo, hi;
-    TaskRows(t, tasks, a.n_q, &lo, &hi);
-    for (int i = lo; i < hi; ++i)
-      o->qs[i] = QuantizeRow(a.q + i * a.ldq + col, d, qk, o->q16 + static_cast<size_t>(i) * d) * scale;
+    if (parts & kQueries) {
+      TaskRows(t, tasks, a.n_q, &lo, &hi);
+      for (int i = lo; i < hi; ++i)
+        o->qs[i] = QuantizeRow(a.q + i * a.ldq + col, d, qk, o->q16 + static_cast<size_t>(i) * d) * scale;
+    }
     int16_t* row = reinterpret_cast<int16_t*>(scratch + static_cast<size_t>(t) * 2 * d);
     float* col_max = scratch + static_cast<size_t>(t) * 2 * d + d;
     std::fill(col_max, col_max + d, 0.0f);
@@ -347,23 +357,28 @@ void AttendBlock(const AttentionArgs& a, const HeadOperands& o, int h, int q0, i
 
 struct Layout {
   int n_keys4, n_pairs;
-  size_t head_bytes, slot_bytes;
+  size_t query_bytes, kv_bytes, slot_bytes;  // one head's queries, one head's keys and values, one thread's scratch
 };
+
+size_t Aligned16(size_t bytes) { return (bytes + 15) / 16 * 16; }
 
 Layout LayoutFor(const AttentionArgs& a) {
   Layout l;
   l.n_keys4 = RoundUp(a.n_kv, 4);
   l.n_pairs = (a.n_kv + 1) / 2;
   const size_t d = static_cast<size_t>(a.d_head);
-  // q16, k16, v16 (int16), then qs, ks, vs; each part 16-byte aligned.
-  l.head_bytes = RoundUp(a.n_q * a.d_head * 2, 16) + l.n_keys4 * d * 2 + d * l.n_pairs * 4 + RoundUp(a.n_q * 4, 16) +
-                 l.n_keys4 * 4 + d * 4;
+  // q16, qs; k16, v16, ks, vs; each part 16-byte aligned.
+  l.query_bytes = Aligned16(static_cast<size_t>(a.n_q) * d * 2) + Aligned16(static_cast<size_t>(a.n_q) * 4);
+  l.kv_bytes = static_cast<size_t>(l.n_keys4) * d * 2 + d * l.n_pairs * 4 + static_cast<size_t>(l.n_keys4) * 4 +
+               Aligned16(d * 4);
   const size_t block = static_cast<size_t>(std::min(a.n_q, kQueryBlock));
-  l.slot_bytes = block * l.n_keys4 * 4 + RoundUp(static_cast<int>(block) * l.n_pairs * 4, 16);
+  l.slot_bytes = Aligned16(block * l.n_keys4 * 4) + Aligned16(block * l.n_pairs * 4);
   return l;
 }
 
-HeadOperands CarveHead(const AttentionArgs& a, const Layout& l, uint8_t* base) {
+// The pointers of one head's operands: queries at `queries` (Layout::query_bytes), keys and values at
+// `keys_values` (Layout::kv_bytes); either may be null.
+HeadOperands CarveHead(const AttentionArgs& a, const Layout& l, uint8_t* queries, uint8_t* keys_values) {
   HeadOperands o;
   o.n_q = a.n_q;
   o.n_kv = a.n_kv;
@@ -371,19 +386,25 @@ HeadOperands CarveHead(const AttentionArgs& a, const Layout& l, uint8_t* base) {
   o.n_keys4 = l.n_keys4;
   o.n_pairs = l.n_pairs;
   const size_t d = static_cast<size_t>(a.d_head);
-  uint8_t* at = base;
+  o.q16 = reinterpret_cast<int16_t*>(queries);
+  o.qs = queries ? reinterpret_cast<float*>(queries + Aligned16(static_cast<size_t>(a.n_q) * d * 2)) : nullptr;
+  uint8_t* at = keys_values;
   auto take = [&](size_t bytes) {
     uint8_t* p = at;
-    at += (bytes + 15) / 16 * 16;
+    if (at) at += Aligned16(bytes);
     return p;
   };
-  o.q16 = reinterpret_cast<int16_t*>(take(static_cast<size_t>(a.n_q) * d * 2));
   o.k16 = reinterpret_cast<int16_t*>(take(static_cast<size_t>(l.n_keys4) * d * 2));
   o.v16 = reinterpret_cast<int16_t*>(take(d * l.n_pairs * 4));
-  o.qs = reinterpret_cast<float*>(take(static_cast<size_t>(a.n_q) * 4));
   o.ks = reinterpret_cast<float*>(take(static_cast<size_t>(l.n_keys4) * 4));
   o.vs = reinterpret_cast<float*>(take(d * 4));
   return o;
+}
+
+// The preparation's tasks (rows of queries, keys and values) for these sizes.
+int PrepareTasks(const AttentionArgs& a) {
+  constexpr int64_t kPrepareWorkPerValue = 8;  // quantizing a value costs about this many multiply-adds
+  return TaskCountFor(static_cast<int64_t>(a.n_q + 2 * a.n_kv) * a.d_head * kPrepareWorkPerValue, a.n_kv);
 }
 
 }  // namespace
@@ -399,42 +420,100 @@ bool AttentionInteger(const AttentionArgs& a, int scratch_slots) {
   const int n_blocks = (a.n_q + kQueryBlock - 1) / kQueryBlock;
   const int64_t work = 2 * static_cast<int64_t>(a.n_q) * a.n_kv * a.d_head;
   const int slots = std::max(1, std::min(scratch_slots, TaskCountFor(work, n_blocks)));
-  constexpr int64_t kPrepareWorkPerValue = 8;  // quantizing a value costs about this many multiply-adds
-  const int prepare_tasks =
-      TaskCountFor(static_cast<int64_t>(a.n_q + 2 * a.n_kv) * a.d_head * kPrepareWorkPerValue, a.n_kv);
+  const int prepare_tasks = PrepareTasks(a);
   // One head's operands at a time (the query blocks of a head are what threads share), each thread's scores and
   // probabilities, and the preparation's scratch.
-  const size_t slot_stride = (l.slot_bytes + 15) / 16 * 16;
-  AlignedBuffer buffer(l.head_bytes + 16 * 4 + static_cast<size_t>(slots) * slot_stride +
+  AlignedBuffer buffer(l.query_bytes + l.kv_bytes + static_cast<size_t>(slots) * l.slot_bytes +
                        static_cast<size_t>(prepare_tasks) * 2 * a.d_head * sizeof(float));
   if (!buffer.ok()) return false;
-  HeadOperands o = CarveHead(a, l, buffer.data());
-  uint8_t* slot_base = buffer.data() + (l.head_bytes + 16 * 4) / 16 * 16;
-  float* prepare_scratch = reinterpret_cast<float*>(slot_base + static_cast<size_t>(slots) * slot_stride);
+  HeadOperands o = CarveHead(a, l, buffer.data(), buffer.data() + l.query_bytes);
+  uint8_t* slot_base = buffer.data() + l.query_bytes + l.kv_bytes;
+  float* prepare_scratch = reinterpret_cast<float*>(slot_base + static_cast<size_t>(slots) * l.slot_bytes);
   for (int h = 0; h < a.n_head; ++h) {
-    PrepareHead(a, h, scale, prepare_tasks, prepare_scratch, &o);
+    PrepareHead(a, h, scale, kQueries | kKeysValues, prepare_tasks, prepare_scratch, &o);
     ParallelForSlots(n_blocks, slots, [&](int block, int slot) {
-      uint8_t* s = slot_base + static_cast<size_t>(slot) * slot_stride;
+      uint8_t* s = slot_base + static_cast<size_t>(slot) * l.slot_bytes;
       const int q0 = block * kQueryBlock, nq = std::min(kQueryBlock, a.n_q - q0);
       float* scores = reinterpret_cast<float*>(s);
-      int16_t* p = reinterpret_cast<int16_t*>(s + static_cast<size_t>(std::min(a.n_q, kQueryBlock)) * l.n_keys4 * 4);
+      int16_t* p = reinterpret_cast<int16_t*>(s + Aligned16(static_cast<size_t>(std::min(a.n_q, kQueryBlock)) *
+                                                            l.n_keys4 * 4));
       AttendBlock(a, o, h, q0, nq, scores, p);
     });
   }
   return true;
 }
 
+bool IntegerKeyValues::Prepare(int n_kv, int n_head, int d_head, const float* k, size_t ldk, const float* v,
+                               size_t ldv) {
+  data_ = AlignedBuffer();
+  n_kv_ = n_head_ = d_head_ = 0;
+  if (n_kv < 1 || n_head < 1 || d_head < 4 || d_head % 4 != 0) return false;
+  AttentionArgs a;
+  a.n_kv = n_kv;
+  a.n_head = n_head;
+  a.d_head = d_head;
+  a.k = k;
+  a.ldk = ldk;
+  a.v = v;
+  a.ldv = ldv;
+  const Layout l = LayoutFor(a);
+  const int tasks = PrepareTasks(a);
+  std::vector<float> scratch(static_cast<size_t>(tasks) * 2 * d_head);
+  data_ = AlignedBuffer(l.kv_bytes * n_head);
+  if (!data_.ok()) return false;
+  for (int h = 0; h < n_head; ++h) {
+    HeadOperands o = CarveHead(a, l, nullptr, data_.data() + l.kv_bytes * h);
+    PrepareHead(a, h, 0.0f, kKeysValues, tasks, scratch.data(), &o);
+  }
+  n_kv_ = n_kv;
+  n_head_ = n_head;
+  d_head_ = d_head;
+  return true;
+}
+
+bool AttentionIntegerPrepared(const AttentionArgs& args, const IntegerKeyValues& kv, int scratch_slots) {
+  if (args.n_q <= 0 || args.n_head <= 0) return true;
+  if (kv.n_kv() != args.n_kv || kv.n_head() != args.n_head || kv.d_head() != args.d_head ||
+      args.causal_offset >= 0)
+    return false;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(args.d_head));
+  const Layout l = LayoutFor(args);
+  const int n_blocks = (args.n_q + kQueryBlock - 1) / kQueryBlock;
+  const int units = args.n_head * n_blocks;
+  const int64_t work = 2 * static_cast<int64_t>(args.n_q) * args.n_kv * args.d_head * args.n_head;
+  const int slots = std::max(1, std::min(scratch_slots, TaskCountFor(work, units)));
+  // Every head's queries (a few rows: quantized here, in order), then (head, query block) units on the pool.
+  AlignedBuffer buffer(l.query_bytes * args.n_head + static_cast<size_t>(slots) * l.slot_bytes);
+  if (!buffer.ok()) return false;
+  uint8_t* slot_base = buffer.data() + l.query_bytes * args.n_head;
+  for (int h = 0; h < args.n_head; ++h) {
+    HeadOperands o = CarveHead(args, l, buffer.data() + l.query_bytes * h, nullptr);
+    PrepareHead(args, h, scale, kQueries, 1, nullptr, &o);
+  }
+  ParallelForSlots(units, slots, [&](int unit, int slot) {
+    const int h = unit / n_blocks, block = unit % n_blocks;
+    const HeadOperands o = CarveHead(args, l, buffer.data() + l.query_bytes * h, kv.head_data(h, l.kv_bytes));
+    uint8_t* s = slot_base + static_cast<size_t>(slot) * l.slot_bytes;
+    const int q0 = block * kQueryBlock, nq = std::min(kQueryBlock, args.n_q - q0);
+    float* scores = reinterpret_cast<float*>(s);
+    int16_t* p = reinterpret_cast<int16_t*>(s + Aligned16(static_cast<size_t>(std::min(args.n_q, kQueryBlock)) *
+                                                          l.n_keys4 * 4));
+    AttendBlock(args, o, h, q0, nq, scores, p);
+  });
+  return true;
+}
+
 void AttentionIntegerReference(const AttentionArgs& a) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(a.d_head));
   const Layout l = LayoutFor(a);
-  AlignedBuffer buffer(l.head_bytes + 16 * 4);
-  HeadOperands o = CarveHead(a, l, buffer.data());
+  AlignedBuffer buffer(l.query_bytes + l.kv_bytes);
+  HeadOperands o = CarveHead(a, l, buffer.data(), buffer.data() + l.query_bytes);
   std::vector<float> prepare_scratch(static_cast<size_t>(2) * a.d_head);
   const int d = a.d_head;
   std::vector<float> s(static_cast<size_t>(a.n_kv));
   std::vector<int16_t> p(static_cast<size_t>(l.n_pairs) * 2);
   for (int h = 0; h < a.n_head; ++h) {
-    PrepareHead(a, h, scale, 1, prepare_scratch.data(), &o);
+    PrepareHead(a, h, scale, kQueries | kKeysValues, 1, prepare_scratch.data(), &o);
     for (int i = 0; i < a.n_q; ++i) {
       for (int j = 0; j < a.n_kv; ++j) {
         int32_t acc = 0;

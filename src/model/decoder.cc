@@ -46,14 +46,22 @@ Expected<DecoderSession> DecoderSession::Start(std::shared_ptr<const WhisperWeig
   // activations left free, where a single block of every layer's keys and values would not.
   const size_t per_matrix = static_cast<size_t>(n_audio) * s.d_;
   s.cross_kv_.resize(static_cast<size_t>(2) * hp.n_text_layer);
+  s.cross_int_.resize(static_cast<size_t>(hp.n_text_layer));
+  const int d_head = s.d_ / hp.n_text_head;
+  FloatBuffer k_float, v_float;  // integer layers: projected here, kept quantized
   for (int l = 0; l < hp.n_text_layer; ++l) {
     const AttentionWeights& a = weights->decoder_blocks[l].cross_attn;
-    FloatBuffer& k = s.cross_kv_[2 * l];
-    FloatBuffer& v = s.cross_kv_[2 * l + 1];
+    // Quantized models run attention on integer products, as in the encoder.
+    const bool integer = (a.query.weight->dtype == DType::I8 || a.query.weight->dtype == DType::I4) &&
+                         d_head % 4 == 0;
+    FloatBuffer& k = integer ? k_float : s.cross_kv_[2 * l];
+    FloatBuffer& v = integer ? v_float : s.cross_kv_[2 * l + 1];
     EARSHOT_RETURN_IF_ERROR(k.Reserve(per_matrix, "the cross-attention keys"));
     EARSHOT_RETURN_IF_ERROR(Project(encoder_out, n_audio, s.d_, a.key, k.data()));
     EARSHOT_RETURN_IF_ERROR(v.Reserve(per_matrix, "the cross-attention values"));
     EARSHOT_RETURN_IF_ERROR(Project(encoder_out, n_audio, s.d_, a.value, v.data()));
+    if (integer && !s.cross_int_[l].Prepare(n_audio, hp.n_text_head, d_head, k.data(), s.d_, v.data(), s.d_))
+      return Status::Error("out of memory for the cross-attention keys and values");
   }
   // The self-attention cache grows with the decoded length (Forward).
   EARSHOT_RETURN_IF_ERROR(s.cache_.Allocate(hp.n_text_layer, max_rows, max_positions, s.d_));
@@ -207,7 +215,13 @@ Status DecoderSession::Block(int layer, int rows, int n_tokens) {
   c.ldv = d_;
   c.out = attn_.data();
   c.ldo = d_;
-  Attention(c, scores_.data(), SlotsIn(scores_, AttentionScratchSize(n, n_audio_)));
+  const int cross_slots = SlotsIn(scores_, AttentionScratchSize(n, n_audio_));
+  if (cross_int_[layer].n_kv() > 0) {
+    if (!AttentionIntegerPrepared(c, cross_int_[layer], cross_slots))
+      return Status::Error("out of memory for the cross-attention");
+  } else {
+    Attention(c, scores_.data(), cross_slots);
+  }
   EARSHOT_RETURN_IF_ERROR(Project(attn_.data(), n, d_, w.cross_attn.out, x, residual));
 
   // MLP.

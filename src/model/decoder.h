@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "kernels/attention.h"
 #include "kernels/float_buffer.h"
 #include "model/kv_cache.h"
 #include "model/whisper_weights.h"
@@ -50,7 +51,9 @@ class DecoderSession {
 
   std::shared_ptr<const WhisperWeights> weights_;
   int n_audio_ = 0, d_ = 0, rows_ = 0;
-  std::vector<FloatBuffer> cross_kv_;  // [layer][k|v], each [n_audio][d]
+  std::vector<FloatBuffer> cross_kv_;  // [layer][k|v], each [n_audio][d]; empty for a layer in cross_int_
+  // Quantized models: each layer's cross-attention keys and values as integer operands (empty: float layer).
+  std::vector<IntegerKeyValues> cross_int_;
   KvCache cache_;
   // Scratch, grown on demand and reused across calls.
   FloatBuffer x_, h_, q_, k_, v_, attn_, mlp_, scores_;

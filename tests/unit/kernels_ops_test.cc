@@ -377,7 +377,36 @@ TEST(KernelsAttention, IntegerProductsEqualScalarReference) {
         AttentionIntegerReference(a);
         for (size_t i = 0; i < got.size(); ++i)
           ASSERT_EQ(got[i], want[i]) << "d_head " << d_head << " n_q " << n_q << " n_kv " << n_kv << " at " << i;
+        // Keys and values prepared once (the decoder's cross-attention), then queried: the same values.
+        IntegerKeyValues kv;
+        ASSERT_TRUE(kv.Prepare(n_kv, n_head, d_head, k.data(), ld, v.data(), ld));
+        std::vector<float> prepared(n_q * d, -3.0f);
+        a.out = prepared.data();
+        a.k = a.v = nullptr;  // not read
+        ASSERT_TRUE(AttentionIntegerPrepared(a, kv, 1));
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_EQ(prepared[i], want[i]) << "prepared: d_head " << d_head << " n_q " << n_q << " n_kv " << n_kv
+                                          << " at " << i;
       }
+}
+
+TEST(KernelsAttention, PreparedKeysValuesRejectOtherShapes) {
+  std::mt19937 rng(5);
+  const int n_kv = 9, n_head = 2, d_head = 8, d = n_head * d_head;
+  auto k = RandomVector(n_kv * d, rng), v = RandomVector(n_kv * d, rng), q = RandomVector(3 * d, rng);
+  IntegerKeyValues kv;
+  EXPECT_FALSE(kv.Prepare(n_kv, n_head, 6, k.data(), d, v.data(), d));  // d_head not a multiple of 4
+  EXPECT_EQ(kv.bytes(), 0u);
+  ASSERT_TRUE(kv.Prepare(n_kv, n_head, d_head, k.data(), d, v.data(), d));
+  std::vector<float> out(3 * d);
+  AttentionArgs a = testutil::MakeAttentionArgs(3, n_kv + 1, n_head, d_head, q.data(), d, nullptr, d, nullptr, d,
+                                                out.data(), d);
+  EXPECT_FALSE(AttentionIntegerPrepared(a, kv, 1));  // one key more than prepared
+  a.n_kv = n_kv;
+  a.causal_offset = 0;
+  EXPECT_FALSE(AttentionIntegerPrepared(a, kv, 1));  // causal
+  a.causal_offset = -1;
+  EXPECT_TRUE(AttentionIntegerPrepared(a, kv, 1));
 }
 
 // The SIMD score kernel against its scalar reference, bit for bit, on tails of both the head dimension and

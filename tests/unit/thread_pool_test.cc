@@ -327,6 +327,40 @@ std::vector<float> RunAttention(int n_q, int n_kv, int n_head, int d_head, int c
   return out;
 }
 
+// Prepared keys and values (the decoder's cross-attention): (head, query block) units split among threads.
+TEST_F(ThreadPoolTest, PreparedIntegerAttentionSplitsBitIdentically) {
+  SKIP_WITHOUT_THREADS(3);
+  for (int n_q : {1, 5, 70}) {
+    const int n_kv = 151, n_head = 6, d_head = 16;
+    const size_t d = static_cast<size_t>(n_head) * d_head;
+    testutil::TestRng rng(9);
+    std::vector<float> q(n_q * d), k(n_kv * d), v(n_kv * d);
+    for (float& x : q) x = rng.Uniform();
+    for (float& x : k) x = rng.Uniform();
+    for (float& x : v) x = rng.Uniform();
+    auto run = [&](int slots) {
+      IntegerKeyValues kv;
+      EXPECT_TRUE(kv.Prepare(n_kv, n_head, d_head, k.data(), d, v.data(), d));
+      std::vector<float> out(n_q * d, 0.0f);
+      AttentionArgs a = testutil::MakeAttentionArgs(n_q, n_kv, n_head, d_head, q.data(), d, nullptr, d, nullptr, d,
+                                                    out.data(), d);
+      EXPECT_TRUE(AttentionIntegerPrepared(a, kv, slots));
+      return out;
+    };
+    ASSERT_TRUE(SetThreadCount(1).ok());
+    const auto one = run(1);
+    for (int threads : {2, 3}) {
+      ASSERT_TRUE(SetThreadCount(threads).ok());
+      SetMinTaskWork(1);
+      for (int slots : {1, 2, 4})
+        ExpectBitIdentical(run(slots), one, "prepared attention n_q=" + std::to_string(n_q) + ", " +
+                                                std::to_string(threads) + " threads, " + std::to_string(slots) +
+                                                " slots");
+      SetMinTaskWork(0);
+    }
+  }
+}
+
 TEST_F(ThreadPoolTest, AttentionHeadsSplitBitIdentically) {
   SKIP_WITHOUT_THREADS(3);
   struct Case {
