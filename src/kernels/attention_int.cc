@@ -401,6 +401,17 @@ HeadOperands CarveHead(const AttentionArgs& a, const Layout& l, uint8_t* queries
   return o;
 }
 
+// AttendBlock for query block `block` of head h, with a thread's scores and probabilities at `slot`
+// (Layout::slot_bytes).
+void AttendSlotBlock(const AttentionArgs& a, const HeadOperands& o, int h, int block, const Layout& l,
+                     uint8_t* slot) {
+  const int q0 = block * kQueryBlock, nq = std::min(kQueryBlock, a.n_q - q0);
+  float* scores = reinterpret_cast<float*>(slot);
+  int16_t* p = reinterpret_cast<int16_t*>(slot + Aligned16(static_cast<size_t>(std::min(a.n_q, kQueryBlock)) *
+                                                           l.n_keys4 * 4));
+  AttendBlock(a, o, h, q0, nq, scores, p);
+}
+
 // The preparation's tasks (rows of queries, keys and values) for these sizes.
 int PrepareTasks(const AttentionArgs& a) {
   constexpr int64_t kPrepareWorkPerValue = 8;  // quantizing a value costs about this many multiply-adds
@@ -432,12 +443,7 @@ bool AttentionInteger(const AttentionArgs& a, int scratch_slots) {
   for (int h = 0; h < a.n_head; ++h) {
     PrepareHead(a, h, scale, kQueries | kKeysValues, prepare_tasks, prepare_scratch, &o);
     ParallelForSlots(n_blocks, slots, [&](int block, int slot) {
-      uint8_t* s = slot_base + static_cast<size_t>(slot) * l.slot_bytes;
-      const int q0 = block * kQueryBlock, nq = std::min(kQueryBlock, a.n_q - q0);
-      float* scores = reinterpret_cast<float*>(s);
-      int16_t* p = reinterpret_cast<int16_t*>(s + Aligned16(static_cast<size_t>(std::min(a.n_q, kQueryBlock)) *
-                                                            l.n_keys4 * 4));
-      AttendBlock(a, o, h, q0, nq, scores, p);
+      AttendSlotBlock(a, o, h, block, l, slot_base + static_cast<size_t>(slot) * l.slot_bytes);
     });
   }
   return true;
@@ -493,12 +499,7 @@ bool AttentionIntegerPrepared(const AttentionArgs& args, const IntegerKeyValues&
   ParallelForSlots(units, slots, [&](int unit, int slot) {
     const int h = unit / n_blocks, block = unit % n_blocks;
     const HeadOperands o = CarveHead(args, l, buffer.data() + l.query_bytes * h, kv.head_data(h, l.kv_bytes));
-    uint8_t* s = slot_base + static_cast<size_t>(slot) * l.slot_bytes;
-    const int q0 = block * kQueryBlock, nq = std::min(kQueryBlock, args.n_q - q0);
-    float* scores = reinterpret_cast<float*>(s);
-    int16_t* p = reinterpret_cast<int16_t*>(s + Aligned16(static_cast<size_t>(std::min(args.n_q, kQueryBlock)) *
-                                                          l.n_keys4 * 4));
-    AttendBlock(args, o, h, q0, nq, scores, p);
+    AttendSlotBlock(args, o, h, block, l, slot_base + static_cast<size_t>(slot) * l.slot_bytes);
   });
   return true;
 }
