@@ -55,8 +55,10 @@ constexpr size_t kWorkerStackBytes = 0;  // the system default (address space, c
 #endif
 
 // How long an idle worker spins before it sleeps: longer than the gaps between the products of one decoder
-// step, far shorter than the pause between two utterances.
-constexpr std::chrono::microseconds kWorkerSpin{200};
+// step, including a worker's wait for the caller's last task of a large product (tiny.en's logits: tasks of
+// about half a millisecond), far shorter than the pause between two utterances. At 200 us a 30-s beam-5
+// transcription slept about twice per decoder step, each time paying a wake-up (slow and erratic in browsers).
+constexpr std::chrono::microseconds kWorkerSpin{2000};
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
