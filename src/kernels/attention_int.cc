@@ -97,9 +97,12 @@ void PrepareHead(const AttentionArgs& a, int h, float scale, int parts, int task
                  HeadOperands* o) {
   const size_t col = static_cast<size_t>(h) * a.d_head;
   const int d = a.d_head, qk = QkMax(d);
-  if (!(parts & kKeysValues)) {
-    for (int i = 0; i < a.n_q; ++i)
+  const auto quantize_queries = [&](int lo, int hi) {
+    for (int i = lo; i < hi; ++i)
       o->qs[i] = QuantizeRow(a.q + i * a.ldq + col, d, qk, o->q16 + static_cast<size_t>(i) * d) * scale;
+  };
+  if (!(parts & kKeysValues)) {
+    quantize_queries(0, a.n_q);
     return;
   }
   std::fill(o->k16, o->k16 + static_cast<size_t>(o->n_keys4) * d, int16_t{0});
@@ -109,8 +112,7 @@ void PrepareHead(const AttentionArgs& a, int h, float scale, int parts, int task
     int lo, hi;
     if (parts & kQueries) {
       TaskRows(t, tasks, a.n_q, &lo, &hi);
-      for (int i = lo; i < hi; ++i)
-        o->qs[i] = QuantizeRow(a.q + i * a.ldq + col, d, qk, o->q16 + static_cast<size_t>(i) * d) * scale;
+      quantize_queries(lo, hi);
     }
     int16_t* row = reinterpret_cast<int16_t*>(scratch + static_cast<size_t>(t) * 2 * d);
     float* col_max = scratch + static_cast<size_t>(t) * 2 * d + d;
