@@ -98,9 +98,9 @@ class TrainConfig:
         return TrainConfig(**{k: v for k, v in d.items() if k in known})
 
 
-# Fixed for the life of a run: the model's shape, and the seed the saved sampler state belongs to.
-FIXED_FIELDS = ("d_model", "n_head", "n_audio_layer", "n_text_layer", "n_audio_ctx", "n_text_ctx", "init_seed",
-                "data_seed", "min_snr_db", "max_train_frames")
+MODEL_SHAPE_FIELDS = ("d_model", "n_head", "n_audio_layer", "n_text_layer", "n_audio_ctx", "n_text_ctx")
+# Fixed for the life of a run: the model's shape, and the seed and curriculum the saved sampler state belongs to.
+FIXED_FIELDS = MODEL_SHAPE_FIELDS + ("init_seed", "data_seed", "min_snr_db", "max_train_frames")
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -522,7 +522,10 @@ def main(argv=None) -> int:
         init = torch.load(args.init_from, map_location="cpu")
         if init.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{args.init_from} is not a training checkpoint")
-        cfg = TrainConfig.from_dict(init["config"])
+        # A new stage: the source's model shape, but the defaults for everything else (not the source's curriculum
+        # or shares), so a stage's options are the ones written on its own command line.
+        source_cfg = TrainConfig.from_dict(init["config"])
+        cfg = TrainConfig(**{k: getattr(source_cfg, k) for k in MODEL_SHAPE_FIELDS})
         for k, v in overrides.items():
             setattr(cfg, k, v)
         tokenizer = Tokenizer(model_proto=init["tokenizer_model"])

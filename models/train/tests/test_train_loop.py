@@ -128,7 +128,7 @@ class CommandLineTest(LoopTestBase):
             train.main(self.args("--resume", "--d-model", "32"))
 
     def test_init_from_starts_a_new_run_with_the_weights(self):
-        base = self.args("--max-steps", "2")
+        base = self.args("--max-steps", "2", "--min-snr-db", "15", "--ctc-weight", "0.5")
         base[base.index("--run") + 1] = "base"
         self.assertEqual(train.main(base), 0)
         source = torch.load(os.path.join(self.root, "runs", "base", "last.pt"))
@@ -139,6 +139,10 @@ class CommandLineTest(LoopTestBase):
         state = torch.load(os.path.join(self.root, "runs", "tuned", "last.pt"))
         self.assertEqual(state["step"], 1)  # a new run: its own step count and warm-up
         self.assertEqual(state["config"]["real_share"], 0.5)
+        defaults = train.TrainConfig()  # the source's stage options do not carry over; its shape does
+        self.assertEqual(state["config"]["min_snr_db"], defaults.min_snr_db)
+        self.assertEqual(state["config"]["ctc_weight"], defaults.ctc_weight)
+        self.assertEqual(state["config"]["d_model"], TINY["d_model"])
         self.assertEqual(state["tokenizer_model"], source["tokenizer_model"])
         moved = [k for k, v in state["model"].items() if not torch.equal(v, source["model"][k])]
         self.assertTrue(moved)  # one update away from the source, not from a fresh initialisation
