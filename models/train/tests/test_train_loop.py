@@ -104,10 +104,12 @@ class TrainStepTest(LoopTestBase):
 
 
 class CommandLineTest(LoopTestBase):
-    def args(self, *extra):
+    def args(self, *extra, shape=True):
+        """Command line of a tiny run; shape=False leaves the model-shape options out."""
         tiny = []
         for k, v in TINY.items():
-            tiny += ["--" + k.replace("_", "-"), str(v)]
+            if shape or k not in train.MODEL_SHAPE_FIELDS:
+                tiny += ["--" + k.replace("_", "-"), str(v)]
         return ["--data", self.root, "--tokenizer", self.tok_path, "--run", "cli", "--eval-minutes", "0"] + tiny + \
             list(extra)
 
@@ -133,7 +135,7 @@ class CommandLineTest(LoopTestBase):
         self.assertEqual(train.main(base), 0)
         source = torch.load(os.path.join(self.root, "runs", "base", "last.pt"))
         tuned = self.args("--max-steps", "1", "--real-share", "0.5", "--init-from",
-                          os.path.join(self.root, "runs", "base", "last.pt"))
+                          os.path.join(self.root, "runs", "base", "last.pt"), shape=False)
         tuned[tuned.index("--run") + 1] = "tuned"
         self.assertEqual(train.main(tuned), 0)
         state = torch.load(os.path.join(self.root, "runs", "tuned", "last.pt"))
@@ -142,7 +144,8 @@ class CommandLineTest(LoopTestBase):
         defaults = train.TrainConfig()  # the source's stage options do not carry over; its shape does
         self.assertEqual(state["config"]["min_snr_db"], defaults.min_snr_db)
         self.assertEqual(state["config"]["ctc_weight"], defaults.ctc_weight)
-        self.assertEqual(state["config"]["d_model"], TINY["d_model"])
+        for k in train.MODEL_SHAPE_FIELDS:  # not on the tuned command line: taken from the source
+            self.assertEqual(state["config"][k], TINY[k])
         self.assertEqual(state["tokenizer_model"], source["tokenizer_model"])
         moved = [k for k, v in state["model"].items() if not torch.equal(v, source["model"][k])]
         self.assertTrue(moved)  # one update away from the source, not from a fresh initialisation
