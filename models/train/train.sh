@@ -2,7 +2,7 @@
 # Starts earshot's default English training run, or resumes it from its last checkpoint: the same command both
 # times. Runs in the background (nice 5); the log is $DATA/runs/<run>/train.log.
 #   models/train/train.sh                      # run "en-8m" under ${EARSHOT_DATA:-~/.cache/earshot/train}
-#   models/train/train.sh --run other --lr 5e-4 --threads 2
+#   models/train/train.sh --run other --lr 5e-4 --workers 2 --threads 1
 #   FOREGROUND=1 models/train/train.sh --max-steps 10
 # Extra arguments go to `python3 -m earshot_train.train` (see --help); on resume, explicit training options
 # override the saved ones, the model shape excepted.

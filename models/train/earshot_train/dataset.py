@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import json
 import logging
 import os
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -67,14 +67,15 @@ class ShardIndex:
         self._known_shards = set()
         self._feats_cache: Dict[str, np.ndarray] = {}
 
-    def scan(self) -> List[str]:
-        """Adds shards completed since the last scan; returns their names ("group/shard")."""
+    def scan(self, only: Optional[Collection[str]] = None) -> List[str]:
+        """Adds shards completed since the last scan (of those named in `only`, when given: workers of one run must
+        see the same shards); returns their names ("group/shard")."""
         added = []
         for group in self.groups:
             group_dir = os.path.join(self.root, "shards", group)
             for shard in done_shards(group_dir):
                 name = f"{group}/{shard}"
-                if name in self._known_shards:
+                if name in self._known_shards or (only is not None and name not in only):
                     continue
                 self._known_shards.add(name)
                 try:
@@ -84,6 +85,10 @@ class ShardIndex:
                     self._skip("unreadable shard")
                     log.warning("skipping shard %s: %s", name, e)
         return added
+
+    def shard_names(self) -> List[str]:
+        """Every shard a scan has looked at ("group/shard"), readable or not."""
+        return sorted(self._known_shards)
 
     def _skip(self, why: str):
         self.skipped[why] = self.skipped.get(why, 0) + 1

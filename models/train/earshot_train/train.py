@@ -33,8 +33,10 @@ from .augment import is_mild
 from .dataset import (EVAL_GROUPS, IGNORE_INDEX, TRAIN_GROUPS, BatchSampler, ShardIndex, collate, describe,
                       pick_eval_keys, pools_with_shares)
 from .evaluate import greedy_decode, heldout_loss, word_errors
-from .features import data_root
+from .features import FRAMES_PER_SECOND, data_root
 from .model import Dims, Whisper, encoder_positions
+from . import parallel
+from .parallel import Peers
 from .specaugment import SpecAugmentConfig, spec_augment
 from .tokens import Tokenizer
 
@@ -196,8 +198,10 @@ def atomic_save(obj, path: str):
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, run_dir: str, data_dir: str, tokenizer: Tokenizer, device: str = "cpu"):
+    def __init__(self, cfg: TrainConfig, run_dir: str, data_dir: str, tokenizer: Tokenizer, device: str = "cpu",
+                 peers: Optional[Peers] = None):
         self.cfg, self.run_dir, self.data_dir, self.tok, self.device = cfg, run_dir, data_dir, tokenizer, device
+        self.peers = peers or Peers()
         self.dims = cfg.dims(tokenizer.n_vocab)
         self.model = Whisper(self.dims).init_weights(cfg.init_seed).to(device)
         self.optimizer = build_optimizer(self.model, cfg)
@@ -253,13 +257,16 @@ class Trainer:
         lr = learning_rate(cfg, self.step + 1)
         for group in self.optimizer.param_groups + self.ctc_optimizer.param_groups:
             group["lr"] = lr
-        batches = [(pool, collate(self.index, keys, self.tok.sot, self.tok.eot)) for pool, keys in micro_batches]
-        n_targets = sum(b.n_targets for _, b in batches)
-        texts = [[self.index.utterances[k].text for k in keys] for _, keys in micro_batches]
-        n_ctc_labels = max(1, sum(len(ctc_labels(t)) for group in texts for t in group))
+        # Normalisers and counters cover the whole step; this worker computes the loss of its share only.
+        utts = [[self.index.utterances[k] for k in keys] for _, keys in micro_batches]
+        n_targets = sum(len(u.tokens) + 1 for group in utts for u in group)
+        n_ctc_labels = max(1, sum(len(ctc_labels(u.text)) for group in utts for u in group))
+        mine = self.peers.share(micro_batches)
+        batches = [(pool, collate(self.index, keys, self.tok.sot, self.tok.eot)) for pool, keys in mine]
+        texts = [[self.index.utterances[k].text for k in keys] for _, keys in mine]
         w = cfg.ctc_weight
         augment = self.step >= cfg.spec_augment_from_step
-        gen = torch.Generator().manual_seed(cfg.data_seed * 1_000_003 + self.step)
+        gen = torch.Generator().manual_seed(cfg.data_seed * 1_000_003 + self.step + self.peers.rank * 1_000_000_007)
         self.model.train()
         optimizers = (self.optimizer, self.ctc_optimizer)
         for opt in optimizers:
@@ -282,6 +289,8 @@ class Trainer:
             total.backward()
             loss_sum += float(loss)
         params = list(self.model.parameters()) + list(self.ctc_head.parameters())
+        loss_sum, ctc_sum, bad = self.peers.sum_gradients(params, [loss_sum, ctc_sum, 0.0 if finite else 1.0])
+        finite = bad == 0
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)) if finite else float("nan")
         if finite and math.isfinite(grad_norm):
             for opt in optimizers:
@@ -291,12 +300,13 @@ class Trainer:
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         self.step += 1
-        seconds = sum(b.audio_seconds for _, b in batches)
+        frames = [(pool, sum(u.n_frames for u in group)) for (pool, _), group in zip(micro_batches, utts)]
+        seconds = sum(n / FRAMES_PER_SECOND for _, n in frames)
         self.stats["audio_seconds"] += seconds
         self.stats["tokens"] += n_targets
-        self.stats["utterances"] += sum(b.mel.shape[0] for _, b in batches)
-        for pool, b in batches:
-            self.stats["pool_frames"][pool] = self.stats["pool_frames"].get(pool, 0) + int(b.n_frames.sum())
+        self.stats["utterances"] += sum(len(group) for group in utts)
+        for pool, n in frames:
+            self.stats["pool_frames"][pool] = self.stats["pool_frames"].get(pool, 0) + n
         return {"loss": loss_sum / n_targets if finite else float("nan"),
                 "ctc_loss": ctc_sum / n_ctc_labels if finite else float("nan"), "lr": lr, "grad_norm": grad_norm,
                 "audio_seconds": seconds, "finite": finite and math.isfinite(grad_norm)}
@@ -386,24 +396,46 @@ class Stop:
         signal.signal(signal.SIGINT, handler)
 
 
+WEIGHT_CHECK_STEPS = 100  # how often workers confirm they still hold the same weights
+
+
+def weights_checksum(trainer: Trainer) -> float:
+    return sum(float(p.detach().double().sum()) for p in list(trainer.model.parameters()) +
+               list(trainer.ctc_head.parameters()))
+
+
 def run(trainer: Trainer, sched: Schedule):
+    """The training loop. With several workers every decision that changes what a step sees (stop, rescan) is rank
+    0's and reaches the others before the step; evaluation, logging and checkpoints are rank 0's alone."""
+    peers = trainer.peers
     start = last_ckpt = last_log = last_rescan = time.monotonic()
     last_eval = start
     window = {"loss": 0.0, "ctc": 0.0, "steps": 0, "seconds": 0.0, "audio": 0.0, "grad": 0.0}
     consecutive_bad = 0
-    while not Stop.requested:
+    while True:
         now = time.monotonic()
+        stop = Stop.requested
         if sched.max_steps and trainer.step >= sched.max_steps:
             log.info("reached step %d", trainer.step)
-            break
+            stop = True
         if sched.max_hours and now - start >= sched.max_hours * 3600:
             log.info("reached %.2f hours", sched.max_hours)
+            stop = True
+        rescan = now - last_rescan >= sched.rescan_minutes * 60
+        stop_votes, rescan_votes = peers.sum_flags([float(stop and peers.leader), float(rescan and peers.leader)])
+        if stop_votes:
             break
-        if now - last_rescan >= sched.rescan_minutes * 60:
-            added = trainer.index.scan()
+        if rescan_votes:
+            if peers.leader:
+                added = trainer.index.scan()
+                if added:
+                    log.info("data: %d new shards; %s", len(added), describe(trainer.index))
+            names = peers.from_leader(trainer.index.shard_names())
+            if not peers.leader:
+                trainer.index.scan(only=set(names))
             last_rescan = now
-            if added:
-                log.info("data: %d new shards; %s", len(added), describe(trainer.index))
+        if peers.active and trainer.step % WEIGHT_CHECK_STEPS == 0 and not peers.agree(weights_checksum(trainer)):
+            raise RuntimeError(f"step {trainer.step}: the workers' weights differ; resume from last.pt")
         micro_batches = trainer.sampler.next_step()
         if not micro_batches:
             log.info("waiting for synthetic shards under %s (%s)", trainer.data_dir, describe(trainer.index))
@@ -440,8 +472,15 @@ def run(trainer: Trainer, sched: Schedule):
             window = {k: 0.0 for k in window}
             window["steps"] = 0
             last_log = now
+        if not peers.leader:
+            continue
         if now - last_eval >= sched.eval_minutes * 60:
-            result = trainer.evaluate()
+            threads = torch.get_num_threads()
+            torch.set_num_threads(threads * peers.world)  # the other workers wait meanwhile: use their cores
+            try:
+                result = trainer.evaluate()
+            finally:
+                torch.set_num_threads(threads)
             if result and result["best"]:
                 trainer.save("best.pt")
             trainer.save()
@@ -449,8 +488,9 @@ def run(trainer: Trainer, sched: Schedule):
         elif now - last_ckpt >= sched.checkpoint_minutes * 60:
             trainer.save()
             last_ckpt = time.monotonic()
-    trainer.save()
-    log.info("saved %s at step %d", os.path.join(trainer.run_dir, "last.pt"), trainer.step)
+    if peers.leader:
+        trainer.save()
+        log.info("saved %s at step %d", os.path.join(trainer.run_dir, "last.pt"), trainer.step)
 
 
 def setup_logging(run_dir: str):
@@ -479,7 +519,9 @@ def parse_args(argv=None):
     p.add_argument("--init-from", default=None,
                    help="start a new run from another run's checkpoint (weights and tokenizer; fresh optimiser, step 0): "
                         "a fine-tuning stage with its own data mix and learning rate")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="PyTorch threads per worker")
+    p.add_argument("--workers", type=int, default=1,
+                   help="data-parallel worker processes (on CPU, 2 workers x 1 thread beat 1 worker x 2 threads)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     for f in fields(Schedule):
         p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
@@ -556,8 +598,42 @@ def main(argv=None) -> int:
     trainer.index.scan()
     log.info("data: %s", describe(trainer.index))
     sched = Schedule(**{f.name: getattr(args, f.name) for f in fields(Schedule)})
-    run(trainer, sched)
+    if args.workers < 1 or (args.workers > 1 and args.device != "cpu"):
+        raise ValueError("--workers: at least 1, and more than 1 only on the CPU")
+    if args.workers == 1:
+        run(trainer, sched)
+        return 0
+    trainer.save()  # the other workers start from this checkpoint
+    port = parallel.free_port()
+    procs = parallel.start_workers(args.workers, port, worker_main,
+                                   (run_dir, data_dir, args.device, args.threads, sched, trainer.index.shard_names()))
+    log.info("%d workers of %d threads each", args.workers, args.threads)
+    trainer.peers = parallel.connect(0, args.workers, port)
+    try:
+        run(trainer, sched)
+    finally:
+        parallel.close(trainer.peers)
+        for p in procs:
+            p.join(timeout=60)
     return 0
+
+
+def worker_main(rank: int, world: int, port: int, run_dir: str, data_dir: str, device: str, threads: int,
+                sched: Schedule, shard_names: Sequence[str]):
+    """Rank 1..world-1: the run's state from the last.pt rank 0 has just written, the shards rank 0 scanned."""
+    parallel.worker_signals()
+    torch.set_num_threads(threads)
+    peers = parallel.connect(rank, world, port)  # first: rank 0 waits here until every worker has joined
+    try:
+        state = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu")
+        trainer = Trainer(TrainConfig.from_dict(state["config"]), run_dir, data_dir,
+                          Tokenizer(model_proto=state["tokenizer_model"]), device, peers)
+        trainer.load_state_dict(state)
+        del state
+        trainer.index.scan(only=set(shard_names))
+        run(trainer, sched)
+    finally:
+        parallel.close(peers)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """The training loop: schedule, loss on padded batches, exact resume, the one-command CLI, quick evaluation."""
 import os
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -11,6 +14,7 @@ from train_fixtures import make_dataset, train_tokenizer
 from earshot_train import train  # noqa: E402
 from earshot_train.dataset import collate  # noqa: E402
 from earshot_train.evaluate import greedy_decode, word_errors  # noqa: E402
+from earshot_train.parallel import Peers  # noqa: E402
 from earshot_train.tokens import Tokenizer  # noqa: E402
 
 TINY = dict(d_model=16, n_head=2, n_audio_layer=1, n_text_layer=1, n_audio_ctx=160, n_text_ctx=64,
@@ -151,6 +155,45 @@ class CommandLineTest(LoopTestBase):
         self.assertTrue(moved)  # one update away from the source, not from a fresh initialisation
         delta = max(float((state["model"][k] - source["model"][k]).abs().max()) for k in moved)
         self.assertLess(delta, 0.05)
+
+
+class DataParallelTest(LoopTestBase):
+    def test_workers_partition_every_micro_batch(self):
+        steps = [[("synth", list("abcde")), ("real", ["x"]), ("noise", ["n1", "n2"])]]
+        for world in (1, 2, 3):
+            parts = [Peers(rank, world).share(steps[0]) for rank in range(world)]
+            for pool, keys in steps[0]:
+                got = sorted(k for part in parts for p, ks in part if p == pool for k in ks)
+                self.assertEqual(got, sorted(keys), (world, pool))
+            self.assertTrue(all(keys for part in parts for _, keys in part))  # no empty micro-batches
+
+    def run_cli(self, run, *extra):
+        """The training command in its own process (workers are spawned processes; a hang fails, not blocks)."""
+        args = CommandLineTest.args(self, "--max-steps", "4", "--spec-augment-from-step", "1000", "--lr", "3e-3",
+                                    "--eval-minutes", "1000", "--log-seconds", "0", *extra)
+        args[args.index("--run") + 1] = run
+        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+        proc = subprocess.run([sys.executable, "-m", "earshot_train.train"] + args, cwd=here, capture_output=True,
+                              text=True, timeout=600)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+        run_dir = os.path.join(self.root, "runs", run)
+        with open(os.path.join(run_dir, "train.log")) as f:
+            losses = [float(x) for x in re.findall(r"step \d+ loss ([0-9.]+)", f.read())]
+        return torch.load(os.path.join(run_dir, "last.pt")), losses
+
+    def test_two_workers_follow_the_single_process_run(self):
+        one, losses_one = self.run_cli("w1")
+        two, losses_two = self.run_cli("w2", "--workers", "2")
+        self.assertEqual(len(losses_one), 4)
+        for a, b in zip(losses_one, losses_two):  # the whole step's loss, not one worker's share of it
+            self.assertAlmostEqual(a, b, places=4)
+        self.assertEqual(two["step"], 4)
+        self.assertEqual(one["stats"]["audio_seconds"], two["stats"]["audio_seconds"])
+        self.assertEqual(one["sampler"], two["sampler"])
+        for name, value in one["model"].items():
+            self.assertTrue(torch.allclose(value, two["model"][name], atol=1e-5), name)
+        with open(os.path.join(self.root, "runs", "w2", "train.log")) as f:
+            self.assertIn("2 workers of 1 threads each", f.read())
 
 
 class WordErrorTest(unittest.TestCase):
