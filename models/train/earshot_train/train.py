@@ -12,7 +12,23 @@ OMP_WAIT_POLICY=PASSIVE (spinning OpenMP threads starve everyone on a shared 2-c
 """
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the OpenMP runtime's start (import torch)
+
+def _prefer_avx512_kernels():
+    """PyTorch 1.13 keeps its AVX-512 kernels opt-in (ATEN_CPU_CAPABILITY); on this machine's EPYC a training step is
+    ~20% faster with them, gradients as close to float64 as with AVX2 (2e-6). The variable is not checked against
+    the CPU (a CPU without AVX-512 would die of an illegal instruction), so it is set only where the CPU has them."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx512")
+
+
+# Both must precede torch's start: OpenMP reads its policy then, ATen its kernel choice at the first operation.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_prefer_avx512_kernels()
 
 import argparse
 from dataclasses import asdict, dataclass, field, fields
@@ -590,8 +606,8 @@ def main(argv=None) -> int:
         trainer.load_ctc_head(init)
         del init
     n_params = sum(p.numel() for p in trainer.model.parameters())
-    log.info("model %s, %.3fM parameters; device %s, %d threads", json.dumps(trainer.dims.to_dict()),
-             n_params / 1e6, args.device, torch.get_num_threads())
+    log.info("model %s, %.3fM parameters; device %s, %d threads, ATen CPU kernels %s", json.dumps(trainer.dims.to_dict()),
+             n_params / 1e6, args.device, torch.get_num_threads(), os.environ.get("ATEN_CPU_CAPABILITY", "default"))
     log.info("config %s", json.dumps(asdict(cfg)))
     with open(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as f:
         json.dump({"config": asdict(cfg), "dims": trainer.dims.to_dict(), "parameters": n_params}, f, indent=1)
