@@ -61,21 +61,37 @@ class MultiHeadAttention(nn.Module):
         self.out = nn.Linear(n_state, n_state)
 
     def forward(self, x, source=None, mask=None):
-        """x [B, T, d]; source [B, S, d] (cross-attention) or None; mask broadcastable to [B, H, T, S], True = blocked."""
+        """x [B, T, d]; source [B, S, d] (cross-attention) or None; mask broadcastable to [B, H, T, S], True = blocked.
+
+        Heads are folded into the batch once ([B*H, T, d/h], contiguous) and the mask enters as the bias of one
+        baddbmm: the same arithmetic as matmuls over [B, H, ...] views, without the copies those make each way."""
         source = x if source is None else source
-        q, k, v = self.query(x), self.key(source), self.value(source)
-        b, t, d = q.shape
-        s = k.shape[1]
-        h = self.n_head
-        scale = (d // h) ** -0.25
-        q = q.view(b, t, h, -1).transpose(1, 2) * scale
-        k = k.view(b, s, h, -1).transpose(1, 2) * scale
-        v = v.view(b, s, h, -1).transpose(1, 2)
-        scores = q @ k.transpose(-1, -2)
-        if mask is not None:
-            scores = scores.masked_fill(mask, float("-inf"))
+        b, t, d = x.shape
+        s, h = source.shape[1], self.n_head
+        scale = (d // h) ** -0.25  # on both queries and keys, as Whisper does
+        q = self._fold_heads(self.query(x) * scale)
+        k = self._fold_heads(self.key(source) * scale).transpose(1, 2)
+        v = self._fold_heads(self.value(source))
+        if mask is None:
+            scores = torch.bmm(q, k)
+        else:
+            scores = torch.baddbmm(self._mask_bias(mask, b, q.dtype), q, k)
         weights = torch.softmax(scores.float(), dim=-1).to(q.dtype)
-        return self.out((weights @ v).transpose(1, 2).reshape(b, t, d))
+        return self.out(torch.bmm(weights, v).view(b, h, t, -1).transpose(1, 2).reshape(b, t, d))
+
+    def _fold_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, N, d] -> [B*H, N, d/h]."""
+        b, n, d = x.shape
+        return x.view(b, n, self.n_head, d // self.n_head).transpose(1, 2).reshape(b * self.n_head, n, -1)
+
+    def _mask_bias(self, mask: torch.Tensor, b: int, dtype: torch.dtype) -> torch.Tensor:
+        """Boolean mask broadcastable to [B, H, T, S] -> additive bias (0 / -inf) broadcastable to [B*H, T, S]."""
+        bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask, float("-inf"))
+        bias = bias.reshape((1,) * (4 - bias.dim()) + tuple(bias.shape))
+        mb, mh, mt, ms = bias.shape
+        if mb == 1 and mh == 1:
+            return bias.view(1, mt, ms)
+        return bias.expand(b, self.n_head, mt, ms).reshape(b * self.n_head, mt, ms)
 
 
 class ResidualBlock(nn.Module):
