@@ -7,7 +7,8 @@ sampler, takes every N-th utterance of each, and the gradients are summed (gloo,
 one identical update everywhere, so N workers follow the single-process run up to float rounding.
 
 Rank 0 is the process the command started: it alone logs, evaluates and writes checkpoints; the others start from
-the checkpoint it writes just before it spawns them, and die with it.
+the checkpoint it writes just before it spawns them, and die with it. A worker that fails stops the run (rank 0 exits
+with an error; resume from last.pt).
 """
 import ctypes
 import datetime
@@ -15,6 +16,8 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
+import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
@@ -112,15 +115,64 @@ def die_with_parent():
         pass
 
 
-def start_workers(world: int, port: int, target: Callable, args: tuple) -> List[multiprocessing.Process]:
-    """Spawns ranks 1..world-1 running target(rank, world, port, *args)."""
-    ctx = multiprocessing.get_context("spawn")
-    procs = []
-    for rank in range(1, world):
-        p = ctx.Process(target=target, args=(rank, world, port) + tuple(args), daemon=True)
-        p.start()
-        procs.append(p)
-    return procs
+class Workers:
+    """Ranks 1..world-1 of a run: spawned by rank 0, each running target(peers, *args) once it has joined."""
+
+    def __init__(self, world: int, target: Callable, args: tuple):
+        ctx = multiprocessing.get_context("spawn")
+        self.world, self.port = world, free_port()
+        self.joining = [ctx.Event() for _ in range(1, world)]
+        self.procs = [ctx.Process(target=_worker_entry, args=(target, rank, world, self.port, joining, tuple(args)),
+                                  daemon=True) for rank, joining in zip(range(1, world), self.joining)]
+        for p in self.procs:
+            p.start()
+
+    def connect(self, startup_timeout: float = 600.0) -> Peers:
+        """Rank 0 joins once every worker is about to. Waiting here, in Python, notices a worker that failed to start;
+        waiting inside the rendezvous would not (it holds the interpreter until every rank has joined)."""
+        deadline = time.monotonic() + startup_timeout
+        while not all(e.is_set() for e in self.joining):
+            failed = [p.exitcode for p in self.procs if p.exitcode is not None]
+            if failed:
+                raise RuntimeError(f"a worker process ended with exit code {failed[0]} before joining")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the workers did not start within {startup_timeout:.0f} s")
+            time.sleep(0.1)
+        return connect(0, self.world, self.port)
+
+    def watch(self, on_failure: Callable[[int], None], interval: float = 5.0) -> threading.Event:
+        return watch_workers(self.procs, on_failure, interval)
+
+    def join(self, timeout: float):
+        for p in self.procs:
+            p.join(timeout=timeout)
+
+
+def _worker_entry(target: Callable, rank: int, world: int, port: int, joining, args: tuple):
+    worker_signals()
+    joining.set()
+    peers = connect(rank, world, port)
+    try:
+        target(peers, *args)
+    finally:
+        close(peers)
+
+
+def watch_workers(procs: Sequence, on_failure: Callable[[int], None], interval: float = 5.0) -> threading.Event:
+    """Calls on_failure(exit code) once when a worker ends with a failure (a non-zero exit code: an exception, or
+    killed). Such a worker makes rank 0's next collective fail, but rank 0 may be evaluating for minutes first. Set
+    the returned event to stop watching. A worker's normal end (exit code 0, after rank 0's stop) is not a failure."""
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(interval):
+            failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if failed:
+                on_failure(failed[0])
+                return
+
+    threading.Thread(target=watch, name="earshot-worker-watch", daemon=True).start()
+    return done
 
 
 def worker_signals():

@@ -620,36 +620,41 @@ def main(argv=None) -> int:
         run(trainer, sched)
         return 0
     trainer.save()  # the other workers start from this checkpoint
-    port = parallel.free_port()
-    procs = parallel.start_workers(args.workers, port, worker_main,
-                                   (run_dir, data_dir, args.device, args.threads, sched, trainer.index.shard_names()))
+    workers = parallel.Workers(args.workers, worker_main,
+                               (run_dir, data_dir, args.device, args.threads, sched, trainer.index.shard_names()))
     log.info("%d workers of %d threads each", args.workers, args.threads)
-    trainer.peers = parallel.connect(0, args.workers, port)
+
+    def worker_failed(code: int):
+        log.error("a worker process ended with exit code %d: stopping (resume from last.pt)", code)
+        logging.shutdown()
+        os._exit(1)  # the main thread may be blocked in a collective that would wait out its timeout
+
+    try:
+        trainer.peers = workers.connect()
+    except RuntimeError as e:
+        log.error("%s", e)
+        raise
+    watching = workers.watch(worker_failed)
     try:
         run(trainer, sched)
     finally:
+        watching.set()
         parallel.close(trainer.peers)
-        for p in procs:
-            p.join(timeout=60)
+        workers.join(timeout=60)
     return 0
 
 
-def worker_main(rank: int, world: int, port: int, run_dir: str, data_dir: str, device: str, threads: int,
-                sched: Schedule, shard_names: Sequence[str]):
+def worker_main(peers: Peers, run_dir: str, data_dir: str, device: str, threads: int, sched: Schedule,
+                shard_names: Sequence[str]):
     """Rank 1..world-1: the run's state from the last.pt rank 0 has just written, the shards rank 0 scanned."""
-    parallel.worker_signals()
     torch.set_num_threads(threads)
-    peers = parallel.connect(rank, world, port)  # first: rank 0 waits here until every worker has joined
-    try:
-        state = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu")
-        trainer = Trainer(TrainConfig.from_dict(state["config"]), run_dir, data_dir,
-                          Tokenizer(model_proto=state["tokenizer_model"]), device, peers)
-        trainer.load_state_dict(state)
-        del state
-        trainer.index.scan(only=set(shard_names))
-        run(trainer, sched)
-    finally:
-        parallel.close(peers)
+    state = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu")
+    trainer = Trainer(TrainConfig.from_dict(state["config"]), run_dir, data_dir,
+                      Tokenizer(model_proto=state["tokenizer_model"]), device, peers)
+    trainer.load_state_dict(state)
+    del state
+    trainer.index.scan(only=set(shard_names))
+    run(trainer, sched)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 import torch
@@ -14,7 +15,7 @@ from train_fixtures import make_dataset, train_tokenizer
 from earshot_train import train  # noqa: E402
 from earshot_train.dataset import collate  # noqa: E402
 from earshot_train.evaluate import greedy_decode, word_errors  # noqa: E402
-from earshot_train.parallel import Peers  # noqa: E402
+from earshot_train.parallel import Peers, Workers, watch_workers  # noqa: E402
 from earshot_train.tokens import Tokenizer  # noqa: E402
 
 TINY = dict(d_model=16, n_head=2, n_audio_layer=1, n_text_layer=1, n_audio_ctx=160, n_text_ctx=64,
@@ -157,6 +158,17 @@ class CommandLineTest(LoopTestBase):
         self.assertLess(delta, 0.05)
 
 
+class FailsToArrive:
+    """Unpickles into an exit: a worker process that dies while starting, before it can join."""
+
+    def __reduce__(self):
+        return (sys.exit, (5,))
+
+
+def never_called(peers):
+    raise AssertionError("the worker should have died before joining")
+
+
 class DataParallelTest(LoopTestBase):
     def test_workers_partition_every_micro_batch(self):
         steps = [[("synth", list("abcde")), ("real", ["x"]), ("noise", ["n1", "n2"])]]
@@ -166,6 +178,26 @@ class DataParallelTest(LoopTestBase):
                 got = sorted(k for part in parts for p, ks in part if p == pool for k in ks)
                 self.assertEqual(got, sorted(keys), (world, pool))
             self.assertTrue(all(keys for part in parts for _, keys in part))  # no empty micro-batches
+
+    def test_a_failed_worker_is_noticed_and_a_finished_one_is_not(self):
+        class Proc:
+            def __init__(self, exitcode):
+                self.exitcode = exitcode
+
+        for codes, expected in (([None, 0], []), ([None, 1], [1]), ([-9], [-9])):
+            seen = []
+            noticed = threading.Event()
+            done = watch_workers([Proc(c) for c in codes], lambda code: (seen.append(code), noticed.set()),
+                                 interval=0.01)
+            noticed.wait(0.5)
+            done.set()
+            self.assertEqual(seen, expected, codes)
+
+    def test_a_worker_that_dies_while_starting_is_reported_not_waited_for(self):
+        workers = Workers(2, never_called, (FailsToArrive(),))
+        with self.assertRaisesRegex(RuntimeError, "exit code 5 before joining"):
+            workers.connect(startup_timeout=120)
+        workers.join(timeout=10)
 
     def run_cli(self, run, *extra):
         """The training command in its own process (workers are spawned processes; a hang fails, not blocks)."""
