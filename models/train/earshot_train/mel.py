@@ -14,25 +14,31 @@ HOP_LENGTH = 160
 CHUNK_SAMPLES = 30 * SAMPLE_RATE
 
 
-def _hz_to_mel(f):
+def hz_to_mel(f):
     f = np.asarray(f, dtype=np.float64)
     f_sp = 200.0 / 3
     min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
     return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, f / f_sp)
 
 
-def _mel_to_hz(m):
+def mel_to_hz(m):
     m = np.asarray(m, dtype=np.float64)
     f_sp = 200.0 / 3
     min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
     return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
 
 
+def mel_band_points(n_mels: int = 80, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The n_mels + 2 frequencies (Hz) that bound the Slaney filters: filter i rises from point i, peaks at i + 1 (its
+    centre) and falls to i + 2."""
+    return mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_mels + 2))
+
+
 @lru_cache(maxsize=None)
 def mel_filters(n_mels: int = 80, sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT) -> np.ndarray:
     """Slaney mel filter bank [n_mels, n_fft//2 + 1], float32 (built in float64)."""
     fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    mel_points = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_mels + 2))
+    mel_points = mel_band_points(n_mels, sample_rate)
     widths = np.diff(mel_points)
     ramps = mel_points[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / widths[:-1, None]

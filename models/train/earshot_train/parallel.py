@@ -62,9 +62,9 @@ class Peers:
         flat = torch.cat(grads + [torch.tensor(list(extras), dtype=torch.float32)])
         dist.all_reduce(flat)
         offset = 0
-        for p in params:
+        for p in params:  # views into the summed buffer, which lives until the next zero_grad
             n = p.numel()
-            p.grad = flat[offset: offset + n].view_as(p).clone()
+            p.grad = flat[offset: offset + n].view_as(p)
             offset += n
         return flat[offset:].tolist()
 

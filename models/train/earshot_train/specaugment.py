@@ -10,12 +10,11 @@ The warp (VTLP, Jaitly and Hinton 2013) is there because the model hears few spe
 than the training voices, and scaling the frequency axis by 0.9-1.1 imitates shorter and longer vocal tracts.
 """
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 
-from .mel import SAMPLE_RATE, _hz_to_mel, _mel_to_hz
+from .mel import SAMPLE_RATE, hz_to_mel, mel_band_points
 
 
 @dataclass
@@ -32,12 +31,6 @@ class SpecAugmentConfig:
 WARP_BOUNDARY = 0.8  # of the Nyquist frequency: above it the warp bends back so the band edge maps onto itself
 
 
-@lru_cache(maxsize=None)
-def _mel_centres(n_mels: int) -> np.ndarray:
-    """Centre frequencies (Hz) of the Slaney filters the features were made with."""
-    return _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), n_mels + 2)[1:-1])
-
-
 def warp_source_bins(n_mels: int, alpha: float) -> np.ndarray:
     """For each output mel bin, the fractional input bin it reads from when frequencies are scaled by `alpha`.
 
@@ -45,12 +38,11 @@ def warp_source_bins(n_mels: int, alpha: float) -> np.ndarray:
     straight line that reaches the Nyquist frequency, so nothing is read from outside the band.
     """
     nyquist = SAMPLE_RATE / 2
-    centres = _mel_centres(n_mels)
+    centres = mel_band_points(n_mels)[1:-1]
     boundary = WARP_BOUNDARY * nyquist
     source_hz = np.where(centres <= boundary, centres / alpha,
                          boundary / alpha + (centres - boundary) * (nyquist - boundary / alpha) / (nyquist - boundary))
-    centre_mels = _hz_to_mel(centres)
-    return np.interp(_hz_to_mel(source_hz), centre_mels, np.arange(n_mels, dtype=np.float64))
+    return np.interp(hz_to_mel(source_hz), hz_to_mel(centres), np.arange(n_mels, dtype=np.float64))
 
 
 def warp_frequencies(mel: torch.Tensor, alpha: float) -> torch.Tensor:
