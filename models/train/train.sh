@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts earshot's default English training run, or resumes it from its last checkpoint: the same command both
-# times. Runs in the background (nice 5); the log is $DATA/runs/<run>/train.log.
+# times. Runs in the background (nice 5, or $EARSHOT_NICE; worker processes inherit it); the log is
+# $DATA/runs/<run>/train.log.
 #   models/train/train.sh                      # run "en-8m" under ${EARSHOT_DATA:-~/.cache/earshot/train}
 #   models/train/train.sh --run other --lr 5e-4 --workers 2 --threads 1
 #   FOREGROUND=1 models/train/train.sh --max-steps 10
@@ -22,7 +23,7 @@ done
 export OMP_WAIT_POLICY=PASSIVE
 export EARSHOT_DATA="$data"
 cd "$here"
-cmd=(nice -n 5 /usr/bin/python3 -m earshot_train.train --resume --run "$run" "$@")
+cmd=(nice -n "${EARSHOT_NICE:-5}" /usr/bin/python3 -m earshot_train.train --resume --run "$run" "$@")
 if [[ -n "${FOREGROUND:-}" ]]; then
   exec "${cmd[@]}"
 fi
