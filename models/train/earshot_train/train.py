@@ -551,6 +551,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.workers < 1 or (args.workers > 1 and args.device != "cpu"):
+        raise ValueError("--workers: at least 1, and more than 1 only on the CPU")
     data_dir = args.data or data_root()
     run_dir = os.path.join(data_dir, "runs", args.run)
     setup_logging(run_dir)
@@ -614,8 +616,6 @@ def main(argv=None) -> int:
     trainer.index.scan()
     log.info("data: %s", describe(trainer.index))
     sched = Schedule(**{f.name: getattr(args, f.name) for f in fields(Schedule)})
-    if args.workers < 1 or (args.workers > 1 and args.device != "cpu"):
-        raise ValueError("--workers: at least 1, and more than 1 only on the CPU")
     if args.workers == 1:
         run(trainer, sched)
         return 0
