@@ -3,7 +3,8 @@
 It is both the training model of earshot's own checkpoints and the independent reference that the C++ engine is
 checked against (tests/parity). Parameter names are the canonical .earshot tensor names (OpenAI Whisper's).
 
-Facts it follows: two conv1d (k=3, pad 1; the second stride 2) each followed by exact GELU; sinusoidal encoder
+Facts it follows: two conv1d (k=3, pad 1; the second stride 2, the first stride 1 as in Whisper or 2 in earshot's
+compact models, `Dims.conv1_stride`) each followed by exact GELU; sinusoidal encoder
 positions laid out [sin | cos] with log(10000)/(channels/2 - 1) timescale steps; pre-LayerNorm blocks (eps 1e-5);
 attention with q and k each scaled by d_head^-0.25; key projections without bias; MLP width 4*d; learned decoder
 positions; output projection tied to the token embedding.
@@ -33,9 +34,27 @@ class Dims:
     n_text_head: int = 4
     n_text_layer: int = 4
     n_vocab: int = 1024
+    # 1: Whisper's front end, 2 mel frames (20 ms) per encoder position. 2: 4 frames (40 ms) per position, which
+    # halves the encoder's sequence (a training step is ~2x faster, and so is encoding in the engine).
+    conv1_stride: int = 1
+
+    def __post_init__(self):
+        if self.conv1_stride not in (1, 2):
+            raise ValueError(f"conv1_stride must be 1 or 2, not {self.conv1_stride}")
+
+    @property
+    def frames_per_position(self) -> int:
+        return 2 * self.conv1_stride
 
     def to_dict(self):
         return asdict(self)
+
+    def same_weights_as(self, other: dict) -> bool:
+        """Whether a checkpoint with dims `other` has this model's parameter shapes (the stride and context length
+        shape no parameter: the encoder's positions are computed)."""
+        free = ("conv1_stride", "n_audio_ctx")
+        return ({k: v for k, v in self.to_dict().items() if k not in free}
+                == {k: v for k, v in other.items() if k not in free})
 
 
 def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> torch.Tensor:
@@ -46,9 +65,14 @@ def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> tor
     return torch.cat([torch.sin(t), torch.cos(t)], dim=1)
 
 
-def encoder_positions(n_frames: torch.Tensor) -> torch.Tensor:
-    """Encoder positions for a number of mel frames: conv2 has stride 2, padding 1, kernel 3."""
-    return (n_frames + 1) // 2
+def conv_output_length(n_in, stride: int):
+    """Output length of a kernel-3, padding-1 convolution with this stride (int or tensor)."""
+    return (n_in - 1) // stride + 1
+
+
+def encoder_positions(n_frames: torch.Tensor, conv1_stride: int = 1) -> torch.Tensor:
+    """Encoder positions for a number of mel frames: conv1 (stride 1 or 2), then conv2 with stride 2."""
+    return conv_output_length(conv_output_length(n_frames, conv1_stride), 2)
 
 
 class MultiHeadAttention(nn.Module):
@@ -131,28 +155,31 @@ class AudioEncoder(nn.Module):
     def __init__(self, dims: Dims):
         super().__init__()
         d = dims.n_audio_state
-        self.conv1 = MatmulConv1d(dims.n_mels, d, kernel_size=3, padding=1)
+        self.conv1_stride = dims.conv1_stride
+        self.conv1 = MatmulConv1d(dims.n_mels, d, kernel_size=3, stride=dims.conv1_stride, padding=1)
         self.conv2 = MatmulConv1d(d, d, kernel_size=3, stride=2, padding=1)
         self.register_buffer("positional_embedding", sinusoids(dims.n_audio_ctx, d), persistent=False)
         self.blocks = nn.ModuleList(ResidualBlock(d, dims.n_audio_head, False) for _ in range(dims.n_audio_layer))
         self.ln_post = nn.LayerNorm(d)
 
     def forward(self, mel: torch.Tensor, n_frames: Optional[torch.Tensor] = None):
-        """mel [B, n_mels, T] -> (encoder output [B, ceil(T/2), d], key padding mask [B, 1, 1, S] or None)."""
+        """mel [B, n_mels, T] -> (encoder output [B, S, d], key padding mask [B, 1, 1, S] or None), where
+        S = encoder_positions(T, conv1_stride)."""
         b, _, t = mel.shape
-        frame_mask = pos_mask = None
+        pos_mask = None
         if n_frames is not None:
-            frame_mask = torch.arange(t, device=mel.device)[None, :] < n_frames[:, None]
-            mel = mel * frame_mask[:, None, :]
+            mel = mel * (torch.arange(t, device=mel.device)[None, :] < n_frames[:, None])[:, None, :]
         x = F.gelu(self.conv1(mel))
-        if frame_mask is not None:
-            x = x * frame_mask[:, None, :]
+        if n_frames is not None:
+            valid = conv_output_length(n_frames, self.conv1_stride)
+            x = x * (torch.arange(x.shape[-1], device=mel.device)[None, :] < valid[:, None])[:, None, :]
         x = F.gelu(self.conv2(x))
         s = x.shape[-1]
         if s > self.positional_embedding.shape[0]:
             raise ValueError(f"audio too long: {s} encoder positions > n_audio_ctx {self.positional_embedding.shape[0]}")
         if n_frames is not None:
-            pos_mask = torch.arange(s, device=mel.device)[None, :] < encoder_positions(n_frames)[:, None]
+            positions = encoder_positions(n_frames, self.conv1_stride)
+            pos_mask = torch.arange(s, device=mel.device)[None, :] < positions[:, None]
             x = x * pos_mask[:, None, :]
         x = x.transpose(1, 2) + self.positional_embedding[:s]
         key_mask = None if pos_mask is None else ~pos_mask[:, None, None, :]

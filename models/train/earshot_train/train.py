@@ -74,6 +74,7 @@ class TrainConfig:
     n_text_layer: int = 3
     n_audio_ctx: int = 1500
     n_text_ctx: int = 224
+    conv1_stride: int = 1             # 2: 4 mel frames per encoder position (model.Dims)
     init_seed: int = 0
     # optimisation
     lr: float = 1e-3
@@ -85,7 +86,7 @@ class TrainConfig:
     adam_betas: tuple = (0.9, 0.98)
     adam_eps: float = 1e-8
     grad_clip: float = 1.0
-    precision: str = "auto"           # training step's forward: "fp32", "bf16" (autocast) or "auto" (see resolve_precision)
+    precision: str = "auto"           # "fp32", "bf16" (autocast steps) or "auto" (see resolve_precision)
     label_smoothing: float = 0.1
     ctc_weight: float = 0.3           # auxiliary CTC loss on the encoder output (training only, not exported)
     # data
@@ -108,7 +109,8 @@ class TrainConfig:
     def dims(self, n_vocab: int) -> Dims:
         return Dims(n_mels=80, n_audio_ctx=self.n_audio_ctx, n_audio_state=self.d_model, n_audio_head=self.n_head,
                     n_audio_layer=self.n_audio_layer, n_text_ctx=self.n_text_ctx, n_text_state=self.d_model,
-                    n_text_head=self.n_head, n_text_layer=self.n_text_layer, n_vocab=n_vocab)
+                    n_text_head=self.n_head, n_text_layer=self.n_text_layer, n_vocab=n_vocab,
+                    conv1_stride=self.conv1_stride)
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
@@ -119,7 +121,7 @@ class TrainConfig:
         return TrainConfig(**{k: v for k, v in d.items() if k in known})
 
 
-MODEL_SHAPE_FIELDS = ("d_model", "n_head", "n_audio_layer", "n_text_layer", "n_audio_ctx", "n_text_ctx")
+MODEL_SHAPE_FIELDS = ("d_model", "n_head", "n_audio_layer", "n_text_layer", "n_audio_ctx", "n_text_ctx", "conv1_stride")
 # Fixed for the life of a run: the model's shape, and the seed and curriculum the saved sampler state belongs to.
 FIXED_FIELDS = MODEL_SHAPE_FIELDS + ("init_seed", "data_seed", "min_snr_db", "max_train_frames")
 
@@ -217,15 +219,15 @@ def ctc_head(d_model: int, seed: int) -> torch.nn.Linear:
     return head
 
 
-def ctc_loss(head: torch.nn.Linear, audio: torch.Tensor, n_frames: torch.Tensor, texts: Sequence[str]) -> \
-        Tuple[torch.Tensor, int]:
+def ctc_loss(head: torch.nn.Linear, audio: torch.Tensor, n_frames: torch.Tensor, texts: Sequence[str],
+             conv1_stride: int = 1) -> Tuple[torch.Tensor, int]:
     """(summed CTC loss, number of labels) of the encoder output `audio` [B, S, d] against the transcripts' characters.
     Impossible alignments (more labels than positions) count zero."""
     labels = [ctc_labels(t) for t in texts]
     log_probs = F.log_softmax(head(audio).float(), dim=-1).transpose(0, 1)  # [S, B, C + 1]
     flat = torch.tensor([c for seq in labels for c in seq], dtype=torch.long, device=audio.device)
     lengths = torch.tensor([len(seq) for seq in labels], dtype=torch.long, device=audio.device)
-    loss = F.ctc_loss(log_probs, flat, encoder_positions(n_frames), lengths, blank=head.out_features - 1,
+    loss = F.ctc_loss(log_probs, flat, encoder_positions(n_frames, conv1_stride), lengths, blank=head.out_features - 1,
                       reduction="sum", zero_infinity=True)
     return loss, int(lengths.sum())
 
@@ -265,7 +267,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg)
         self.ctc_head = ctc_head(self.dims.n_audio_state, cfg.init_seed).to(device)
         self.ctc_optimizer = build_optimizer(self.ctc_head, cfg)
-        self.index = ShardIndex(data_dir, tokenizer.encode, max_frames=2 * cfg.n_audio_ctx,
+        self.index = ShardIndex(data_dir, tokenizer.encode, max_frames=self.dims.frames_per_position * cfg.n_audio_ctx,
                                 max_text_tokens=cfg.n_text_ctx - 1, keep=curriculum_filter(cfg.min_snr_db, cfg.max_train_frames))
         self.sampler = BatchSampler(self.index, pools_with_shares(cfg.real_share, cfg.noise_share),
                                     batch_frames=cfg.batch_frames, max_utts=cfg.max_utts, seed=cfg.data_seed)
@@ -339,7 +341,7 @@ class Trainer:
                 loss = sequence_loss(logits, targets, cfg.label_smoothing)
                 total = (1.0 - w) * loss / n_targets
                 if w > 0:
-                    ctc, _ = ctc_loss(self.ctc_head, audio, n_frames, batch_texts)
+                    ctc, _ = ctc_loss(self.ctc_head, audio, n_frames, batch_texts, self.dims.conv1_stride)
                     total = total + w * ctc / n_ctc_labels
                     ctc_sum += float(ctc)
                 if not torch.isfinite(total):
@@ -645,8 +647,11 @@ def main(argv=None) -> int:
         trainer.load_state_dict(state)
         del state
     elif args.init_from:
-        if init["dims"] != trainer.dims.to_dict():
+        if not trainer.dims.same_weights_as(init["dims"]):
             raise ValueError(f"{args.init_from} has model shape {init['dims']}, this run {trainer.dims.to_dict()}")
+        if init["dims"].get("conv1_stride", 1) != trainer.dims.conv1_stride:
+            log.info("conv1 stride %d -> %d: the weights are a starting point for the new front end",
+                     init["dims"].get("conv1_stride", 1), trainer.dims.conv1_stride)
         trainer.model.load_state_dict(init["model"])
         trainer.load_ctc_head(init)
         del init

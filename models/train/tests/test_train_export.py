@@ -68,7 +68,8 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(config["format_version"], 1)
         self.assertEqual(config["dims"], {"n_mels": 80, "n_audio_ctx": 150, "n_audio_state": 16, "n_audio_head": 2,
                                           "n_audio_layer": 2, "n_text_ctx": 32, "n_text_state": 16,
-                                          "n_text_head": 2, "n_text_layer": 1, "n_vocab": self.tok.n_vocab})
+                                          "n_text_head": 2, "n_text_layer": 1, "n_vocab": self.tok.n_vocab,
+                                          "conv1_stride": 1})
         self.assertTrue(config["variable_length_audio"])
         self.assertEqual(config["mel"], {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80,
                                          "chunk_seconds": 30})

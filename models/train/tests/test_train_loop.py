@@ -63,15 +63,17 @@ class ScheduleTest(unittest.TestCase):
 
 class TrainStepTest(LoopTestBase):
     def test_padded_batch_loss_is_the_sum_of_single_utterance_losses(self):
-        t = self.trainer()
-        keys = t.index.by_group["synth"][:4]
-        t.model.eval()
+        for stride in (1, 2):  # the masks follow the front end's frames per position
+            t = self.trainer(f"pad{stride}", conv1_stride=stride)
+            keys = t.index.by_group["synth"][:4]
+            self.assertGreater(len({t.index.utterances[k].n_frames % 4 for k in keys}), 1)
+            t.model.eval()
 
-        def loss(ks):
-            b = collate(t.index, ks, self.tok.sot, self.tok.eot)
-            return float(train.sequence_loss(t.model(b.mel, b.tokens_in, b.n_frames), b.targets, 0.1))
+            def loss(ks):
+                b = collate(t.index, ks, self.tok.sot, self.tok.eot)
+                return float(train.sequence_loss(t.model(b.mel, b.tokens_in, b.n_frames), b.targets, 0.1))
 
-        self.assertAlmostEqual(loss(keys), sum(loss([k]) for k in keys), places=3)
+            self.assertAlmostEqual(loss(keys), sum(loss([k]) for k in keys), places=3, msg=f"stride {stride}")
 
     def test_resume_continues_exactly(self):
         a = self.trainer("a")
@@ -150,12 +152,29 @@ class CommandLineTest(LoopTestBase):
         self.assertEqual(state["config"]["min_snr_db"], defaults.min_snr_db)
         self.assertEqual(state["config"]["ctc_weight"], defaults.ctc_weight)
         for k in train.MODEL_SHAPE_FIELDS:  # not on the tuned command line: taken from the source
-            self.assertEqual(state["config"][k], TINY[k])
+            self.assertEqual(state["config"][k], TINY.get(k, getattr(defaults, k)))
         self.assertEqual(state["tokenizer_model"], source["tokenizer_model"])
         moved = [k for k, v in state["model"].items() if not torch.equal(v, source["model"][k])]
         self.assertTrue(moved)  # one update away from the source, not from a fresh initialisation
         delta = max(float((state["model"][k] - source["model"][k]).abs().max()) for k in moved)
         self.assertLess(delta, 0.05)
+
+    def test_init_from_can_change_the_front_end_stride(self):
+        """The stride shapes no parameter: a stride-2 run starts from a stride-1 checkpoint's weights."""
+        base = self.args("--max-steps", "1")
+        base[base.index("--run") + 1] = "s1"
+        self.assertEqual(train.main(base), 0)
+        source = os.path.join(self.root, "runs", "s1", "last.pt")
+        strided = self.args("--max-steps", "2", "--conv1-stride", "2", "--init-from", source, shape=False)
+        strided[strided.index("--run") + 1] = "s2"
+        self.assertEqual(train.main(strided), 0)
+        state = torch.load(os.path.join(self.root, "runs", "s2", "last.pt"))
+        self.assertEqual((state["config"]["conv1_stride"], state["dims"]["conv1_stride"]), (2, 2))
+        self.assertEqual(state["step"], 2)
+        resumed = self.args("--max-steps", "3", "--resume", "--conv1-stride", "1", shape=False)
+        resumed[resumed.index("--run") + 1] = "s2"
+        with self.assertRaisesRegex(ValueError, "model shape"):
+            train.main(resumed)
 
 
 class FailsToArrive:
