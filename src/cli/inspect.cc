@@ -66,7 +66,8 @@ Json Describe(const Model& model, const std::string& path) {
                   {"n_text_head", hp.n_text_head},
                   {"n_text_layer", hp.n_text_layer},
                   {"n_vocab", hp.n_vocab},
-                  {"variable_length_audio", hp.variable_length_audio}};
+                  {"variable_length_audio", hp.variable_length_audio},
+                  {"conv1_stride", hp.conv1_stride}};
   j["mel"] = {
       {"sample_rate", m.mel.sample_rate},     {"n_fft", m.mel.n_fft},
       {"hop_length", m.mel.hop_length},       {"n_mels", m.mel.n_mels},
@@ -187,8 +188,9 @@ void PrintText(const Model& model, const Json& j) {
 
   const HyperParams& hp = m.hparams;
   std::printf("\nhyper-parameters:\n");
-  std::printf("  audio: n_mels %d, n_audio_ctx %d, n_audio_state %d, n_audio_head %d, n_audio_layer %d%s\n", hp.n_mels,
-              hp.n_audio_ctx, hp.n_audio_state, hp.n_audio_head, hp.n_audio_layer,
+  std::printf("  audio: n_mels %d, n_audio_ctx %d, n_audio_state %d, n_audio_head %d, n_audio_layer %d, %d mel frames "
+              "per position%s\n",
+              hp.n_mels, hp.n_audio_ctx, hp.n_audio_state, hp.n_audio_head, hp.n_audio_layer, hp.frames_per_position(),
               hp.variable_length_audio ? ", variable-length audio" : ", fixed 30-s windows");
   std::printf("  text:  n_text_ctx %d, n_text_state %d, n_text_head %d, n_text_layer %d, n_vocab %d\n", hp.n_text_ctx,
               hp.n_text_state, hp.n_text_head, hp.n_text_layer, hp.n_vocab);

@@ -106,7 +106,7 @@ Expected<Transcriber> Transcriber::Create(std::shared_ptr<const Model> model) {
 }
 
 size_t Transcriber::window_samples() const {
-  return static_cast<size_t>(model_->hparams().n_audio_ctx) * 2 * static_cast<size_t>(mel_->settings().hop_length);
+  return static_cast<size_t>(model_->hparams().window_frames()) * static_cast<size_t>(mel_->settings().hop_length);
 }
 
 Expected<LogMel> Transcriber::ComputeMel(const float* pcm16k, size_t n) const {

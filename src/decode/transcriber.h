@@ -4,7 +4,7 @@
 //   EARSHOT_ASSIGN_OR_RETURN(Transcriber t, Transcriber::Create(model));
 //   EARSHOT_ASSIGN_OR_RETURN(Transcript r, t.Transcribe(pcm.data(), pcm.size(), DecodeOptions{}));
 //
-// Audio longer than one encoder window (n_audio_ctx * 2 mel frames: 30 s for Whisper) is cut into
+// Audio longer than one encoder window (HyperParams::window_frames() mel frames: 30 s for Whisper) is cut into
 // consecutive windows whose texts are joined; segment times are relative to the start of the audio.
 #pragma once
 

@@ -54,31 +54,32 @@ Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_fram
   if (n_mels != hp.n_mels)
     return Status::Error("encoder: got " + std::to_string(n_mels) + " mel bins, the model expects " +
                          std::to_string(hp.n_mels));
-  if (n_frames < 1 || n_frames > 2 * hp.n_audio_ctx)
+  if (n_frames < 1 || n_frames > hp.window_frames())
     return Status::Error("encoder: " + std::to_string(n_frames) + " mel frames; the model accepts 1.." +
-                         std::to_string(2 * hp.n_audio_ctx));
+                         std::to_string(hp.window_frames()));
   const int d = hp.n_audio_state;
-  const int T = PositionsForFrames(n_frames);
+  const int n_conv1 = Conv1dK3OutputLength(n_frames, hp.conv1_stride);
+  const int T = PositionsForFrames(n_frames, hp.conv1_stride);
   const size_t td = static_cast<size_t>(T) * d;
 
   FloatBuffer conv, x, h, q, k, v, attn, shared;
-  EARSHOT_RETURN_IF_ERROR(conv.Reserve(static_cast<size_t>(n_frames) * d, "encoder activations"));
+  EARSHOT_RETURN_IF_ERROR(conv.Reserve(static_cast<size_t>(n_conv1) * d, "encoder activations"));
   for (FloatBuffer* b : {&x, &h, &q, &k, &v, &attn})
     EARSHOT_RETURN_IF_ERROR(b->Reserve(td, "encoder activations"));
   // The convolutions' lowered input, the attention scores (one block per thread) and the MLP's hidden
   // activations are never live at the same time: one buffer holds each in turn.
   const int attention_slots = ThreadCount();
-  const size_t cols_size = std::max(static_cast<size_t>(n_frames) * n_mels * 3, td * 3);
+  const size_t cols_size = std::max(static_cast<size_t>(n_conv1) * n_mels * 3, td * 3);
   EARSHOT_RETURN_IF_ERROR(shared.Reserve(
       std::max({cols_size, AttentionScratchSize(T, T) * attention_slots, td * 4}), "encoder activations"));
   float* const cols = shared.data();
   float* const scores = shared.data();
   float* const mlp = shared.data();
 
-  // conv1 (stride 1) + GELU over the channel-major mel; conv2 (stride 2) + GELU over the time-major result.
-  Im2ColK3(mel, n_mels, n_frames, static_cast<size_t>(n_frames), 1, 1, cols);
-  EARSHOT_RETURN_IF_ERROR(ProjectGelu(cols, n_frames, n_mels * 3, weights_->conv1, conv.data()));
-  Im2ColK3(conv.data(), d, n_frames, 1, static_cast<size_t>(d), 2, cols);
+  // conv1 (stride 1 or 2) + GELU over the channel-major mel; conv2 (stride 2) + GELU over the time-major result.
+  Im2ColK3(mel, n_mels, n_frames, static_cast<size_t>(n_frames), 1, hp.conv1_stride, cols);
+  EARSHOT_RETURN_IF_ERROR(ProjectGelu(cols, n_conv1, n_mels * 3, weights_->conv1, conv.data()));
+  Im2ColK3(conv.data(), d, n_conv1, 1, static_cast<size_t>(d), 2, cols);
   EARSHOT_RETURN_IF_ERROR(ProjectGelu(cols, T, d * 3, weights_->conv2, x.data()));
   conv.Release();  // twice the size of an activation buffer: not held through the blocks' peak
 

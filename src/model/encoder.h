@@ -1,17 +1,19 @@
-// The Whisper audio encoder: two convolutions (the second halves the frame rate), positions, pre-LN
-// transformer blocks, final LayerNorm. Accepts any number of mel frames up to 2 * n_audio_ctx.
+// The Whisper audio encoder: two convolutions (the second halves the frame rate, the first keeps it or, with
+// conv1_stride 2, halves it too), positions, pre-LN transformer blocks, final LayerNorm. Accepts any number of mel
+// frames up to HyperParams::window_frames().
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "core/status.h"
+#include "kernels/ops.h"
 #include "model/whisper_weights.h"
 
 namespace earshot {
 
 struct EncoderOutput {
-  int n_positions = 0;  // ceil(n_frames / 2)
+  int n_positions = 0;  // PositionsForFrames(n_frames, conv1_stride)
   int d = 0;
   std::vector<float> data;  // [n_positions, d]
 };
@@ -23,7 +25,9 @@ class Encoder {
   // mel is [n_mels, n_frames] row-major (Whisper's layout).
   Expected<EncoderOutput> Encode(const float* mel, int n_mels, int n_frames) const;
 
-  static int PositionsForFrames(int n_frames) { return (n_frames + 1) / 2; }
+  static int PositionsForFrames(int n_frames, int conv1_stride) {
+    return Conv1dK3OutputLength(Conv1dK3OutputLength(n_frames, conv1_stride), 2);
+  }
 
  private:
   std::shared_ptr<const WhisperWeights> weights_;

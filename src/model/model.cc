@@ -87,6 +87,7 @@ Status CheckHyperParams(const HyperParams& hp) {
   EARSHOT_RETURN_IF_ERROR(CheckRange("n_text_head", hp.n_text_head, 1, kMaxHeads));
   EARSHOT_RETURN_IF_ERROR(CheckRange("n_text_layer", hp.n_text_layer, 1, kMaxLayers));
   EARSHOT_RETURN_IF_ERROR(CheckRange("n_vocab", hp.n_vocab, 1, kMaxVocab));
+  EARSHOT_RETURN_IF_ERROR(CheckRange("conv1_stride", hp.conv1_stride, 1, 2));
   if (hp.n_audio_state % hp.n_audio_head != 0) {
     return Status::Error("n_audio_state " + std::to_string(hp.n_audio_state) + " is not divisible by n_audio_head " +
                          std::to_string(hp.n_audio_head));
@@ -317,6 +318,7 @@ Status ReadMeta(const fbs::Model& fm, ModelMeta* m) {
   hp.n_text_layer = fh.n_text_layer();
   hp.n_vocab = fh.n_vocab();
   hp.variable_length_audio = fh.variable_length_audio();
+  hp.conv1_stride = fh.conv1_stride();
   // Validated before anything is sized from them.
   EARSHOT_RETURN_IF_ERROR(CheckHyperParams(hp).With("hyper-parameters"));
 
@@ -507,7 +509,7 @@ flatbuffers::Offset<fbs::Model> WriteModel(flatbuffers::FlatBufferBuilder& b, co
   const HyperParams& hp = m.hparams;
   auto hparams = fbs::CreateHyperParams(b, hp.n_mels, hp.n_audio_ctx, hp.n_audio_state, hp.n_audio_head,
                                         hp.n_audio_layer, hp.n_text_ctx, hp.n_text_state, hp.n_text_head,
-                                        hp.n_text_layer, hp.n_vocab, hp.variable_length_audio);
+                                        hp.n_text_layer, hp.n_vocab, hp.variable_length_audio, hp.conv1_stride);
   auto mel = fbs::CreateMelSettings(b, m.mel.sample_rate, m.mel.n_fft, m.mel.hop_length, m.mel.n_mels,
                                     m.mel.chunk_seconds, OptVector(b, m.mel.filters));
 

@@ -16,7 +16,7 @@ namespace earshot {
 
 // Must match earshot.fbs: the loader accepts files with this major version only.
 constexpr int kSchemaMajor = 1;
-constexpr int kSchemaMinor = 0;
+constexpr int kSchemaMinor = 1;  // 1.1: HyperParams.conv1_stride
 
 // Largest .earshot file: FlatBuffers offsets are signed 32-bit (this also keeps a model loadable in a wasm32 page).
 constexpr size_t kMaxModelFileBytes = 0x7FFFFFFE;
@@ -54,6 +54,11 @@ struct HyperParams {
   int n_text_layer = 4;
   int n_vocab = 51864;
   bool variable_length_audio = false;
+  int conv1_stride = 1;  // 1 (Whisper) or 2; the second convolution always halves the frame rate
+
+  int frames_per_position() const { return 2 * conv1_stride; }
+  // Mel frames of one encoder window, the longest input the encoder takes.
+  int window_frames() const { return n_audio_ctx * frames_per_position(); }
 };
 
 struct MelSettings {

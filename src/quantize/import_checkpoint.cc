@@ -22,6 +22,7 @@ Status ReadDims(const Json& config, const std::string& where, HyperParams* hp) {
   EARSHOT_RETURN_IF_ERROR(d.Int("n_text_head", &hp->n_text_head, true));
   EARSHOT_RETURN_IF_ERROR(d.Int("n_text_layer", &hp->n_text_layer, true));
   EARSHOT_RETURN_IF_ERROR(d.Int("n_vocab", &hp->n_vocab, true));
+  EARSHOT_RETURN_IF_ERROR(d.Int("conv1_stride", &hp->conv1_stride, false));
   hp->variable_length_audio = true;
   return JsonFields(config, where).Bool("variable_length_audio", &hp->variable_length_audio);
 }

@@ -158,6 +158,7 @@ class Engine {
     out.set("nTextLayer", hp.n_text_layer);
     out.set("nVocab", hp.n_vocab);
     out.set("variableLengthAudio", hp.variable_length_audio);
+    out.set("conv1Stride", hp.conv1_stride);
     out.set("multilingual", !meta.special.languages.empty());
     out.set("fileBytes", static_cast<double>(transcriber_->model().file_bytes()));
     return out;

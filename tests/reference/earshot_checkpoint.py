@@ -4,6 +4,7 @@ DIR/config.json ("format": "earshot-checkpoint"), DIR/tokenizer.json (SentencePi
 
 SMALL is a variable-length model with deliberately uneven shapes (5 heads of 16, 3 encoder and 2 decoder layers,
 a 750-position audio context) so that shape handling is exercised, not just the happy path of square configs.
+STRIDED has the compact front end (conv1 stride 2: 4 mel frames per encoder position).
 """
 import json
 import os
@@ -36,7 +37,15 @@ SMALL = CheckpointVariant(
     alignment_heads=[[1, 0], [1, 3]],
 )
 
-VARIANTS = {"small": SMALL}
+# earshot's compact front end: conv1 with stride 2 (4 mel frames per encoder position, 375 positions for 30 s).
+STRIDED = CheckpointVariant(
+    name="earshot-parity-strided",
+    dims=Dims(n_mels=80, n_audio_ctx=375, n_audio_state=64, n_audio_head=4, n_audio_layer=2,
+              n_text_ctx=48, n_text_state=64, n_text_head=4, n_text_layer=2, n_vocab=512, conv1_stride=2),
+    weights=WeightSpec(seed=41, eot=2, eot_slope=0.35, eot_offset=8.0),
+)
+
+VARIANTS = {"small": SMALL, "strided": STRIDED}
 
 
 def expected_metadata(variant: CheckpointVariant) -> Dict[str, object]:

@@ -168,7 +168,7 @@ class Model:
         return (w @ vh).transpose(1, 2).reshape(r, t, d)
 
     def encode(self, mel):
-        x = self.gelu(self.conv(torch.from_numpy(mel).double(), "encoder.conv1", 1))
+        x = self.gelu(self.conv(torch.from_numpy(mel).double(), "encoder.conv1", self.dims.get("conv1_stride", 1)))
         x = self.gelu(self.conv(x, "encoder.conv2", 2)).T
         pos = self.w.get("encoder.positional_embedding")
         pos = pos[:x.shape[0]] if pos is not None else torch.from_numpy(_sinusoids(x.shape[0], x.shape[1]))

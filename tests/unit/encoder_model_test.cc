@@ -44,12 +44,13 @@ Mat ReferenceEncoder(const Model& m, const std::vector<float>& mel, int n_frames
     return out;
   };
   Mat mel_d(mel.begin(), mel.end());
-  Mat h1 = conv("encoder.conv1", mel_d, C, n_frames, 1);
+  Mat h1 = conv("encoder.conv1", mel_d, C, n_frames, hp.conv1_stride);
+  const int n1 = static_cast<int>(h1.size()) / d;
   Mat h1_ct(h1.size());  // to channel-major for the second conv
-  for (int t = 0; t < n_frames; ++t)
-    for (int c = 0; c < d; ++c) h1_ct[static_cast<size_t>(c) * n_frames + t] = h1[t * d + c];
-  Mat x = conv("encoder.conv2", h1_ct, d, n_frames, 2);
-  const int T = (n_frames + 1) / 2;
+  for (int t = 0; t < n1; ++t)
+    for (int c = 0; c < d; ++c) h1_ct[static_cast<size_t>(c) * n1 + t] = h1[t * d + c];
+  Mat x = conv("encoder.conv2", h1_ct, d, n1, 2);
+  const int T = static_cast<int>(x.size()) / d;
   if (m.Find("encoder.positional_embedding")) {
     const auto pos = Read(m, "encoder.positional_embedding");
     for (size_t i = 0; i < x.size(); ++i) x[i] += pos[i];
@@ -116,6 +117,25 @@ TEST(EncoderModel, MatchesDoubleReferenceAtOddLengths) {
       ExpectClose(out->data, ReferenceEncoder(*model, mel, n_frames), 1e-5);
     }
   }
+}
+
+TEST(EncoderModel, StridedFrontEndMatchesDoubleReference) {
+  HyperParams hp = testutil::TinyHyperParams();
+  hp.conv1_stride = 2;  // 4 mel frames per position
+  auto model = LoadTiny(hp, 9);
+  auto weights = WhisperWeights::Bind(model);
+  ASSERT_TRUE(weights.ok()) << weights.status().message();
+  Encoder enc(weights.value());
+  for (int n_frames : {1, 3, 4, 5, 6, 47, hp.window_frames()}) {
+    const auto mel = RandomMel(hp.n_mels, n_frames, 300 + n_frames);
+    auto out = enc.Encode(mel.data(), hp.n_mels, n_frames);
+    ASSERT_TRUE(out.ok()) << out.status().message();
+    EXPECT_EQ(out->n_positions, (n_frames + 3) / 4) << n_frames;
+    EXPECT_EQ(out->n_positions, Encoder::PositionsForFrames(n_frames, 2));
+    ExpectClose(out->data, ReferenceEncoder(*model, mel, n_frames), 1e-5);
+  }
+  const auto mel = RandomMel(hp.n_mels, hp.window_frames() + 1, 5);
+  EXPECT_FALSE(enc.Encode(mel.data(), hp.n_mels, hp.window_frames() + 1).ok());
 }
 
 TEST(EncoderModel, StoredPositionTableIsUsed) {

@@ -295,6 +295,9 @@ TEST_F(MetaErrors, HyperParams) {
   meta.hparams = hp;
   meta.hparams.n_text_state = 32;
   EXPECT_ERROR_HAS(Try(), "n_audio_state 16 differs from n_text_state 32");
+  meta.hparams = hp;
+  meta.hparams.conv1_stride = 3;
+  EXPECT_ERROR_HAS(Try(), "conv1_stride = 3 is out of range [1, 2]");
 }
 
 TEST_F(MetaErrors, Mel) {
