@@ -81,7 +81,7 @@ Expected<EncoderOutput> Encoder::Encode(const float* mel, int n_mels, int n_fram
   EARSHOT_RETURN_IF_ERROR(ProjectGelu(cols, n_conv1, n_mels * 3, weights_->conv1, conv.data()));
   Im2ColK3(conv.data(), d, n_conv1, 1, static_cast<size_t>(d), 2, cols);
   EARSHOT_RETURN_IF_ERROR(ProjectGelu(cols, T, d * 3, weights_->conv2, x.data()));
-  conv.Release();  // twice the size of an activation buffer: not held through the blocks' peak
+  conv.Release();  // conv1 output, twice an activation buffer with stride 1: not held through the blocks' peak
 
   // Positions: the stored table (first T rows) or Whisper's sinusoids.
   if (weights_->audio_positions) {
