@@ -14,16 +14,20 @@ OMP_WAIT_POLICY=PASSIVE (spinning OpenMP threads starve everyone on a shared 2-c
 import os
 
 
+def cpu_flags() -> set:
+    """The CPU's feature flags (/proc/cpuinfo); empty where that cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return set(f.read().split())
+    except OSError:
+        return set()
+
+
 def _prefer_avx512_kernels():
     """PyTorch 1.13 keeps its AVX-512 kernels opt-in (ATEN_CPU_CAPABILITY); on this machine's EPYC a training step is
     ~20% faster with them, gradients as close to float64 as with AVX2 (2e-6). The variable is not checked against
     the CPU (a CPU without AVX-512 would die of an illegal instruction), so it is set only where the CPU has them."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = set(f.read().split())
-    except OSError:
-        return
-    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= cpu_flags():
         os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx512")
 
 
@@ -143,12 +147,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 def cpu_has_bf16_matmul() -> bool:
     """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX), so that oneDNN's bf16 GEMM beats fp32."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = set(f.read().split())
-    except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & flags) and torch.backends.mkldnn.is_available()
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags()) and torch.backends.mkldnn.is_available()
 
 
 def resolve_precision(precision: str, device: str) -> str:
