@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: transcribes a WAV (default: a sample spoken by espeak-ng) with the shipped default model.
 # Usage: scripts/transcribe-sample.sh [AUDIO.wav] [earshot transcribe options...]
-# Until a default model ships in models/, a small random-weight test model is used (its text is noise).
+# Without a model in models/ (a checkout that dropped it), a small random-weight test model is used (its text is noise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cli=build/native/earshot
