@@ -70,13 +70,7 @@ class GradientTest(unittest.TestCase):
         m32 = small_model(torch.float32)
         m64 = copy.deepcopy(m32).to(torch.float64)
         loss_of(m32, torch.float32).backward()
-        with float64_throughout():
-            loss_of(m64, torch.float64).backward()
-        g64 = dict(m64.named_parameters())
-        for name, p in m32.named_parameters():
-            ref = g64[name].grad
-            err = float((p.grad.double() - ref).norm() / ref.norm().clamp_min(1e-12))
-            self.assertLess(err, 1e-4, f"{name}: relative gradient error {err:.2e}")
+        self.assert_gradients_near_float64(m32, m64, 1e-4)
 
     def test_float64_gradients_match_finite_differences(self):
         model = small_model(torch.float64)
@@ -153,13 +147,17 @@ class GradientTest(unittest.TestCase):
             self.assertEqual(m16.encoder.conv1(batch(torch.float32)[0]).dtype, torch.bfloat16)
             loss_of(m16, torch.float32).backward()
         self.assertFalse(torch.backends.mkldnn.enabled)  # switched on for the step only
+        self.assert_gradients_near_float64(m16, m64, 0.1)
+
+    def assert_gradients_near_float64(self, model, m64, tolerance: float):
+        """Runs the float64 copy's backward pass and compares every parameter's gradient with `model`'s."""
         with float64_throughout():
             loss_of(m64, torch.float64).backward()
         g64 = dict(m64.named_parameters())
-        for name, p in m16.named_parameters():
+        for name, p in model.named_parameters():
             ref = g64[name].grad
             err = float((p.grad.double() - ref).norm() / ref.norm().clamp_min(1e-12))
-            self.assertLess(err, 0.1, f"{name}: relative gradient error {err:.2e}")
+            self.assertLess(err, tolerance, f"{name}: relative gradient error {err:.2e}")
 
 
 if __name__ == "__main__":
