@@ -173,8 +173,8 @@ TEST(EncoderModel, RejectsBadInput) {
   auto weights = WhisperWeights::Bind(LoadTiny(hp, 1));
   ASSERT_TRUE(weights.ok());
   Encoder enc(weights.value());
-  const auto mel = RandomMel(hp.n_mels, 2 * hp.n_audio_ctx + 1, 1);
-  auto too_long = enc.Encode(mel.data(), hp.n_mels, 2 * hp.n_audio_ctx + 1);
+  const auto mel = RandomMel(hp.n_mels, hp.window_frames() + 1, 1);
+  auto too_long = enc.Encode(mel.data(), hp.n_mels, hp.window_frames() + 1);
   ASSERT_FALSE(too_long.ok());
   EXPECT_NE(too_long.status().message().find("mel frames"), std::string::npos);
   EXPECT_FALSE(enc.Encode(mel.data(), hp.n_mels, 0).ok());

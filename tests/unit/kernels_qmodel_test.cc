@@ -37,7 +37,7 @@ Outputs RunModel(const HyperParams& hp, DType dtype, uint32_t seed) {
   auto weights = WhisperWeights::Bind(*model);
   EXPECT_TRUE(weights.ok()) << weights.status().message();
   if (!weights.ok()) return out;
-  const int n_frames = 2 * hp.n_audio_ctx - 1;
+  const int n_frames = hp.window_frames() - 1;
   testutil::TestRng rng(seed + 7);
   std::vector<float> mel(static_cast<size_t>(hp.n_mels) * n_frames);
   for (float& v : mel) v = rng.Uniform();

@@ -127,7 +127,7 @@ TEST(Transcriber, FixedLengthModelsPadToTheWindow) {
   const auto pcm = Tone(1000, 500, 3);
   auto mel = t.ComputeMel(pcm.data(), pcm.size());
   ASSERT_TRUE(mel.ok());
-  EXPECT_EQ(mel->n_frames, 2 * hp.n_audio_ctx);
+  EXPECT_EQ(mel->n_frames, hp.window_frames());
   DecodeOptions o;
   o.beam_size = 1;
   EXPECT_TRUE(t.Transcribe(pcm.data(), pcm.size(), o).ok());
