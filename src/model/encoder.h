@@ -1,6 +1,6 @@
 // The Whisper audio encoder: two convolutions (the second halves the frame rate, the first keeps it or, with
-// conv1_stride 2, halves it too), positions, pre-LN transformer blocks, final LayerNorm. Accepts any number of mel
-// frames up to HyperParams::window_frames().
+// conv1_stride 2 or 4, divides it too), positions, pre-LN transformer blocks, final LayerNorm. Accepts any number of
+// mel frames up to HyperParams::window_frames().
 #pragma once
 
 #include <memory>

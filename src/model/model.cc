@@ -87,7 +87,9 @@ Status CheckHyperParams(const HyperParams& hp) {
   EARSHOT_RETURN_IF_ERROR(CheckRange("n_text_head", hp.n_text_head, 1, kMaxHeads));
   EARSHOT_RETURN_IF_ERROR(CheckRange("n_text_layer", hp.n_text_layer, 1, kMaxLayers));
   EARSHOT_RETURN_IF_ERROR(CheckRange("n_vocab", hp.n_vocab, 1, kMaxVocab));
-  EARSHOT_RETURN_IF_ERROR(CheckRange("conv1_stride", hp.conv1_stride, 1, 2));
+  if (hp.conv1_stride != 1 && hp.conv1_stride != 2 && hp.conv1_stride != 4) {
+    return Status::Error("conv1_stride = " + std::to_string(hp.conv1_stride) + " is not 1, 2 or 4");
+  }
   if (hp.n_audio_state % hp.n_audio_head != 0) {
     return Status::Error("n_audio_state " + std::to_string(hp.n_audio_state) + " is not divisible by n_audio_head " +
                          std::to_string(hp.n_audio_head));

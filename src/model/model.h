@@ -54,7 +54,7 @@ struct HyperParams {
   int n_text_layer = 4;
   int n_vocab = 51864;
   bool variable_length_audio = false;
-  int conv1_stride = 1;  // 1 (Whisper) or 2; the second convolution always halves the frame rate
+  int conv1_stride = 1;  // 1 (Whisper), 2 or 4; the second convolution always halves the frame rate
 
   int frames_per_position() const { return 2 * conv1_stride; }
   // Mel frames of one encoder window, the longest input the encoder takes.

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Engine vs PyTorch parity on earshot's own checkpoint format (`earshot import checkpoint`): a variable-length
-model with random weights and uneven shapes (5 heads, 3 encoder / 2 decoder layers, 750 audio positions), and one
-with the compact front end (conv1 stride 2, 4 mel frames per encoder position).
+model with random weights and uneven shapes (5 heads, 3 encoder / 2 decoder layers, 750 audio positions), and two
+with the compact front ends (conv1 stride 2 or 4, 4 or 8 mel frames per encoder position).
 
 Two clips are used as they are, without padding: 4.2 s (420 frames, 210 encoder positions) and 1.3125 s (an odd 131
 frames, 66 positions). Compared: log-mel, encoder output, teacher-forced logits through the KV cache, beam search

@@ -4,7 +4,7 @@ DIR/config.json ("format": "earshot-checkpoint"), DIR/tokenizer.json (SentencePi
 
 SMALL is a variable-length model with deliberately uneven shapes (5 heads of 16, 3 encoder and 2 decoder layers,
 a 750-position audio context) so that shape handling is exercised, not just the happy path of square configs.
-STRIDED has the compact front end (conv1 stride 2: 4 mel frames per encoder position).
+STRIDED and STRIDED4 have the compact front ends (conv1 stride 2 or 4: 4 or 8 mel frames per encoder position).
 """
 import json
 import os
@@ -45,7 +45,15 @@ STRIDED = CheckpointVariant(
     weights=WeightSpec(seed=41, eot=2, eot_slope=0.35, eot_offset=8.0),
 )
 
-VARIANTS = {"small": SMALL, "strided": STRIDED}
+# conv1 stride 4: 8 mel frames (80 ms) per encoder position, 375 positions for 60 s.
+STRIDED4 = CheckpointVariant(
+    name="earshot-parity-strided4",
+    dims=Dims(n_mels=80, n_audio_ctx=375, n_audio_state=64, n_audio_head=4, n_audio_layer=2,
+              n_text_ctx=48, n_text_state=64, n_text_head=4, n_text_layer=2, n_vocab=512, conv1_stride=4),
+    weights=WeightSpec(seed=43, eot=2, eot_slope=0.35, eot_offset=8.0),
+)
+
+VARIANTS = {"small": SMALL, "strided": STRIDED, "strided4": STRIDED4}
 
 
 def expected_metadata(variant: CheckpointVariant) -> Dict[str, object]:

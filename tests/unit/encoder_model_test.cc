@@ -119,23 +119,27 @@ TEST(EncoderModel, MatchesDoubleReferenceAtOddLengths) {
   }
 }
 
-TEST(EncoderModel, StridedFrontEndMatchesDoubleReference) {
-  HyperParams hp = testutil::TinyHyperParams();
-  hp.conv1_stride = 2;  // 4 mel frames per position
-  auto model = LoadTiny(hp, 9);
-  auto weights = WhisperWeights::Bind(model);
-  ASSERT_TRUE(weights.ok()) << weights.status().message();
-  Encoder enc(weights.value());
-  for (int n_frames : {1, 3, 4, 5, 6, 47, hp.window_frames()}) {
-    const auto mel = RandomMel(hp.n_mels, n_frames, 300 + n_frames);
-    auto out = enc.Encode(mel.data(), hp.n_mels, n_frames);
-    ASSERT_TRUE(out.ok()) << out.status().message();
-    EXPECT_EQ(out->n_positions, (n_frames + 3) / 4) << n_frames;
-    EXPECT_EQ(out->n_positions, Encoder::PositionsForFrames(n_frames, 2));
-    ExpectClose(out->data, ReferenceEncoder(*model, mel, n_frames), 1e-5);
+TEST(EncoderModel, StridedFrontEndsMatchDoubleReference) {
+  for (int stride : {2, 4}) {  // 4 and 8 mel frames per position
+    SCOPED_TRACE(stride);
+    HyperParams hp = testutil::TinyHyperParams();
+    hp.conv1_stride = stride;
+    auto model = LoadTiny(hp, 9);
+    auto weights = WhisperWeights::Bind(model);
+    ASSERT_TRUE(weights.ok()) << weights.status().message();
+    Encoder enc(weights.value());
+    const int per_position = 2 * stride;
+    for (int n_frames : {1, 3, 4, 5, 6, 7, 8, 9, 47, hp.window_frames()}) {
+      const auto mel = RandomMel(hp.n_mels, n_frames, 300 + n_frames);
+      auto out = enc.Encode(mel.data(), hp.n_mels, n_frames);
+      ASSERT_TRUE(out.ok()) << out.status().message();
+      EXPECT_EQ(out->n_positions, (n_frames + per_position - 1) / per_position) << n_frames;
+      EXPECT_EQ(out->n_positions, Encoder::PositionsForFrames(n_frames, stride));
+      ExpectClose(out->data, ReferenceEncoder(*model, mel, n_frames), 1e-5);
+    }
+    const auto mel = RandomMel(hp.n_mels, hp.window_frames() + 1, 5);
+    EXPECT_FALSE(enc.Encode(mel.data(), hp.n_mels, hp.window_frames() + 1).ok());
   }
-  const auto mel = RandomMel(hp.n_mels, hp.window_frames() + 1, 5);
-  EXPECT_FALSE(enc.Encode(mel.data(), hp.n_mels, hp.window_frames() + 1).ok());
 }
 
 TEST(EncoderModel, StoredPositionTableIsUsed) {

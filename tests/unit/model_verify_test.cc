@@ -297,7 +297,9 @@ TEST_F(MetaErrors, HyperParams) {
   EXPECT_ERROR_HAS(Try(), "n_audio_state 16 differs from n_text_state 32");
   meta.hparams = hp;
   meta.hparams.conv1_stride = 3;
-  EXPECT_ERROR_HAS(Try(), "conv1_stride = 3 is out of range [1, 2]");
+  EXPECT_ERROR_HAS(Try(), "conv1_stride = 3 is not 1, 2 or 4");
+  meta.hparams.conv1_stride = 0;
+  EXPECT_ERROR_HAS(Try(), "conv1_stride = 0 is not 1, 2 or 4");
 }
 
 TEST_F(MetaErrors, Mel) {

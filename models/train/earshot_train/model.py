@@ -3,8 +3,8 @@
 It is both the training model of earshot's own checkpoints and the independent reference that the C++ engine is
 checked against (tests/parity). Parameter names are the canonical .earshot tensor names (OpenAI Whisper's).
 
-Facts it follows: two conv1d (k=3, pad 1; the second stride 2, the first stride 1 as in Whisper or 2 in earshot's
-compact models, `Dims.conv1_stride`) each followed by exact GELU; sinusoidal encoder
+Facts it follows: two conv1d (k=3, pad 1; the second stride 2, the first stride 1 as in Whisper or 2 or 4 in
+earshot's compact models, `Dims.conv1_stride`) each followed by exact GELU; sinusoidal encoder
 positions laid out [sin | cos] with log(10000)/(channels/2 - 1) timescale steps; pre-LayerNorm blocks (eps 1e-5);
 attention with q and k each scaled by d_head^-0.25; key projections without bias; MLP width 4*d; learned decoder
 positions; output projection tied to the token embedding.
@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+CONV1_STRIDES = (1, 2, 4)  # of the first convolution; the second always has stride 2
+
+
 @dataclass
 class Dims:
     n_mels: int = 80
@@ -35,12 +38,14 @@ class Dims:
     n_text_layer: int = 4
     n_vocab: int = 1024
     # 1: Whisper's front end, 2 mel frames (20 ms) per encoder position. 2: 4 frames (40 ms) per position, which
-    # halves the encoder's sequence (a training step is ~2x faster, and so is encoding in the engine).
+    # halves the encoder's sequence (a training step is ~2x faster, and so is encoding in the engine). 4: 8 frames
+    # (80 ms), half again; the kernel-3 convolution then skips one frame in four, whose 25-ms window its neighbours'
+    # windows cover.
     conv1_stride: int = 1
 
     def __post_init__(self):
-        if self.conv1_stride not in (1, 2):
-            raise ValueError(f"conv1_stride must be 1 or 2, not {self.conv1_stride}")
+        if self.conv1_stride not in CONV1_STRIDES:
+            raise ValueError(f"conv1_stride must be one of {CONV1_STRIDES}, not {self.conv1_stride}")
 
     @property
     def frames_per_position(self) -> int:
@@ -71,7 +76,7 @@ def conv_output_length(n_in, stride: int):
 
 
 def encoder_positions(n_frames: torch.Tensor, conv1_stride: int = 1) -> torch.Tensor:
-    """Encoder positions for a number of mel frames: conv1 (stride 1 or 2), then conv2 with stride 2."""
+    """Encoder positions for a number of mel frames: conv1 (stride 1, 2 or 4), then conv2 with stride 2."""
     return conv_output_length(conv_output_length(n_frames, conv1_stride), 2)
 
 

@@ -78,7 +78,7 @@ class TrainConfig:
     n_text_layer: int = 3
     n_audio_ctx: int = 1500
     n_text_ctx: int = 224
-    conv1_stride: int = 1             # 2: 4 mel frames per encoder position (model.Dims)
+    conv1_stride: int = 1             # 2 or 4: 4 or 8 mel frames per encoder position (model.Dims)
     init_seed: int = 0
     # optimisation
     lr: float = 1e-3
@@ -206,11 +206,18 @@ def ctc_labels(text: str) -> List[int]:
     return [_CTC_INDEX[c] for c in " ".join(words)]
 
 
-def ctc_head(d_model: int, seed: int) -> torch.nn.Linear:
-    """Projection of encoder states onto the CTC characters plus a blank (the last index). CTC's monotonic alignment
-    gives the encoder a direct signal from the first steps, so the attention decoder finds its alignment much sooner
-    than with cross-entropy alone; the head is training-only and dropped at export."""
-    head = torch.nn.Linear(d_model, len(CTC_ALPHABET) + 1)
+def ctc_slots_per_position(conv1_stride: int) -> int:
+    """CTC label slots each encoder position emits: the character CTC needs ~25 slots per second (English reads at
+    up to ~20 characters per second, and CTC needs a blank between repeated letters), so an 80-ms position (conv1
+    stride 4) emits two 40-ms slots."""
+    return max(1, 2 * conv1_stride // 4)
+
+
+def ctc_head(d_model: int, seed: int, slots_per_position: int = 1) -> torch.nn.Linear:
+    """Projection of encoder states onto the CTC characters plus a blank (the last index), once per slot. CTC's
+    monotonic alignment gives the encoder a direct signal from the first steps, so the attention decoder finds its
+    alignment much sooner than with cross-entropy alone; the head is training-only and dropped at export."""
+    head = torch.nn.Linear(d_model, slots_per_position * (len(CTC_ALPHABET) + 1))
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         head.weight.copy_(torch.randn(head.weight.shape, generator=g) * 0.02)
@@ -221,12 +228,16 @@ def ctc_head(d_model: int, seed: int) -> torch.nn.Linear:
 def ctc_loss(head: torch.nn.Linear, audio: torch.Tensor, n_frames: torch.Tensor, texts: Sequence[str],
              conv1_stride: int = 1) -> Tuple[torch.Tensor, int]:
     """(summed CTC loss, number of labels) of the encoder output `audio` [B, S, d] against the transcripts' characters.
-    Impossible alignments (more labels than positions) count zero."""
+    Impossible alignments (more labels than slots) count zero."""
     labels = [ctc_labels(t) for t in texts]
-    log_probs = F.log_softmax(head(audio).float(), dim=-1).transpose(0, 1)  # [S, B, C + 1]
+    n_classes = len(CTC_ALPHABET) + 1
+    slots = head.out_features // n_classes
+    b, s, _ = audio.shape
+    logits = head(audio).float().reshape(b, s * slots, n_classes)  # a position's slots in time order
+    log_probs = F.log_softmax(logits, dim=-1).transpose(0, 1)  # [S * slots, B, C + 1]
     flat = torch.tensor([c for seq in labels for c in seq], dtype=torch.long, device=audio.device)
     lengths = torch.tensor([len(seq) for seq in labels], dtype=torch.long, device=audio.device)
-    loss = F.ctc_loss(log_probs, flat, encoder_positions(n_frames, conv1_stride), lengths, blank=head.out_features - 1,
+    loss = F.ctc_loss(log_probs, flat, slots * encoder_positions(n_frames, conv1_stride), lengths, blank=n_classes - 1,
                       reduction="sum", zero_infinity=True)
     return loss, int(lengths.sum())
 
@@ -264,7 +275,8 @@ class Trainer:
         self.precision = resolve_precision(cfg.precision, device)
         self.model = Whisper(self.dims).init_weights(cfg.init_seed).to(device)
         self.optimizer = build_optimizer(self.model, cfg)
-        self.ctc_head = ctc_head(self.dims.n_audio_state, cfg.init_seed).to(device)
+        self.ctc_head = ctc_head(self.dims.n_audio_state, cfg.init_seed,
+                                 ctc_slots_per_position(self.dims.conv1_stride)).to(device)
         self.ctc_optimizer = build_optimizer(self.ctc_head, cfg)
         self.index = ShardIndex(data_dir, tokenizer.encode, max_frames=self.dims.frames_per_position * cfg.n_audio_ctx,
                                 max_text_tokens=cfg.n_text_ctx - 1, keep=curriculum_filter(cfg.min_snr_db, cfg.max_train_frames))
@@ -298,14 +310,19 @@ class Trainer:
         random.setstate(state["rng"]["python"])
 
     def load_ctc_head(self, state: dict) -> bool:
-        """Takes the CTC head of a checkpoint when it has one of this shape; runs saved before the CTC loss (or with
-        other CTC units) start a fresh head."""
+        """Takes the CTC head of a checkpoint: as it is when it has this shape, repeated per slot when this front end
+        emits more slots per position (a stride change); runs saved before the CTC loss (or with other CTC units)
+        start a fresh head. True when taken as it is, so that its optimiser state fits too."""
         head = state.get("ctc_head")
-        if head is None or head["weight"].shape != self.ctc_head.weight.shape:
-            log.info("CTC head: starting fresh (%d classes)", self.ctc_head.out_features)
-            return False
-        self.ctc_head.load_state_dict(head)
-        return True
+        ours = self.ctc_head.weight.shape
+        if head is not None and head["weight"].shape[1:] == ours[1:] and ours[0] % head["weight"].shape[0] == 0:
+            repeat = ours[0] // head["weight"].shape[0]
+            self.ctc_head.load_state_dict({k: v.repeat(repeat, *[1] * (v.dim() - 1)) for k, v in head.items()})
+            if repeat > 1:
+                log.info("CTC head: the checkpoint's, once per slot (%d slots per position)", repeat)
+            return repeat == 1
+        log.info("CTC head: starting fresh (%d outputs)", self.ctc_head.out_features)
+        return False
 
     def save(self, name: str = "last.pt"):
         atomic_save(self.state_dict(), os.path.join(self.run_dir, name))

@@ -115,15 +115,39 @@ class GradientTest(unittest.TestCase):
             err = float((p32.grad.double() - p64.grad).norm() / p64.grad.norm().clamp_min(1e-12))
             self.assertLess(err, 1e-4, f"{name}: relative gradient error {err:.2e}")
 
+    def test_ctc_slots_are_positions_in_time_order(self):
+        """A two-slot head (stride 4) scores like an explicit sequence in which position p's slots are steps 2p and
+        2p + 1; a transcript longer than the positions but not the slots is learnable."""
+        g = torch.Generator().manual_seed(9)
+        n_classes = len(train.CTC_ALPHABET) + 1
+        head = train.ctc_head(DIMS.n_audio_state, seed=3, slots_per_position=train.ctc_slots_per_position(4)).double()
+        with torch.no_grad():
+            head.bias.copy_(torch.randn(head.bias.shape, generator=g))  # slots differ, so their order matters
+        audio = torch.randn(2, 5, DIMS.n_audio_state, generator=g, dtype=torch.float64)
+        n_frames = torch.tensor([40, 24])  # 5 and 3 positions at stride 4
+        texts = ["abcdefg", "ab"]  # 7 labels for 5 positions (10 slots), 2 for 3 (6 slots)
+        self.assertEqual(train.encoder_positions(n_frames, 4).tolist(), [5, 3])
+        got, n = train.ctc_loss(head, audio, n_frames, texts, conv1_stride=4)
+        w, bias = head.weight.detach(), head.bias.detach()
+        slots = [audio @ w[k * n_classes:(k + 1) * n_classes].T + bias[k * n_classes:(k + 1) * n_classes] for k in (0, 1)]
+        sequence = torch.stack(slots, dim=2).reshape(2, 10, n_classes)
+        labels = torch.tensor([c for t in texts for c in train.ctc_labels(t)])
+        want = torch.nn.functional.ctc_loss(sequence.log_softmax(-1).transpose(0, 1), labels, torch.tensor([10, 6]),
+                                            torch.tensor([7, 2]), blank=n_classes - 1, reduction="sum")
+        self.assertEqual(n, 9)
+        self.assertTrue(torch.isfinite(want) and float(want) > 0)
+        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)  # the loss runs in float32
+        self.assertEqual([train.ctc_slots_per_position(s) for s in (1, 2, 4)], [1, 1, 2])
+
     def test_ctc_labels_are_characters(self):
         self.assertEqual(train.ctc_labels("Don't -- stop, Now!"),
                          [train.CTC_ALPHABET.index(c) for c in "don't stop now"])
         self.assertEqual(train.ctc_labels("..."), [])
 
     def test_matmul_conv_is_conv1d(self):
-        """Same outputs and gradients as torch's convolution, for both front-end shapes (stride 1 and 2)."""
+        """Same outputs and gradients as torch's convolution, for every front-end stride."""
         g = torch.Generator().manual_seed(5)
-        for stride, length in ((1, 9), (2, 9), (2, 10)):
+        for stride, length in ((1, 9), (2, 9), (2, 10), (4, 9), (4, 12)):
             conv = MatmulConv1d(4, 6, kernel_size=3, stride=stride, padding=1).double()
             x = torch.randn(2, 4, length, generator=g, dtype=torch.float64, requires_grad=True)
             out = conv(x)

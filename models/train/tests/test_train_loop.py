@@ -63,7 +63,7 @@ class ScheduleTest(unittest.TestCase):
 
 class TrainStepTest(LoopTestBase):
     def test_padded_batch_loss_is_the_sum_of_single_utterance_losses(self):
-        for stride in (1, 2):  # the masks follow the front end's frames per position
+        for stride in (1, 2, 4):  # the masks follow the front end's frames per position
             t = self.trainer(f"pad{stride}", conv1_stride=stride)
             keys = t.index.by_group["synth"][:4]
             self.assertGreater(len({t.index.utterances[k].n_frames % 4 for k in keys}), 1)
@@ -175,6 +175,17 @@ class CommandLineTest(LoopTestBase):
         resumed[resumed.index("--run") + 1] = "s2"
         with self.assertRaisesRegex(ValueError, "model shape"):
             train.main(resumed)
+        # stride 4: two CTC slots per position, each starting from the stride-2 run's head
+        wider = self.args("--max-steps", "1", "--conv1-stride", "4", "--init-from",
+                          os.path.join(self.root, "runs", "s2", "last.pt"), shape=False)
+        wider[wider.index("--run") + 1] = "s4"
+        self.assertEqual(train.main(wider), 0)
+        head = torch.load(os.path.join(self.root, "runs", "s4", "last.pt"))["ctc_head"]["weight"]
+        n_classes = len(train.CTC_ALPHABET) + 1
+        self.assertEqual(tuple(head.shape), (2 * n_classes, state["ctc_head"]["weight"].shape[1]))
+        for slot in range(2):
+            delta = float((head[slot * n_classes:(slot + 1) * n_classes] - state["ctc_head"]["weight"]).abs().max())
+            self.assertLess(delta, 0.05)
 
 
 class FailsToArrive:
