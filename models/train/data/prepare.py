@@ -7,6 +7,7 @@
   real       shards/real (shared/data/train, augmented copies) and shards/real_holdout + eval/real_holdout
   noise      shards/noise (silence and noise-only clips with empty text)
   synth      shards/synth (training voices, augmented), until --synth-shards shards exist
+  short      shards/synth/short-* (training voices saying one to three words), --short-shards of them
 
 Every shard is a pure function of (stage, shard index, --seed): an interrupted run re-makes only the shards that
 have no .done file. `--status` prints hours per group. Run it under `nice -n 10` (prepare.sh does).
@@ -38,6 +39,7 @@ REAL_HOLDOUT_FRACTION = 0.03
 HELDOUT_SYNTH_CLIPS = 300
 NOISE_CLIPS = 1500
 HELDOUT_SENTENCES = 500
+SHORT_TEXTS = 20000        # drawn from templates.short_phrases (about 1500 distinct)
 SHAREALIKE_MARKERS = ("BY-SA", "GPL")
 
 
@@ -197,22 +199,45 @@ def write_manifest(path: str, rows: List[Tuple[str, str, str]]) -> None:
 # ---------------------------------------------------------------- synthetic shards
 
 def synth_shard(root: str, seed: int, index: int) -> Optional[dict]:
-    gdir = group_dir(root, "synth")
-    name = f"synth-{index:05d}"
-    if features.shard_is_done(gdir, name):
+    if features.shard_is_done(group_dir(root, "synth"), f"synth-{index:05d}"):
         return None
-    start_cpu, start_wall = cpu_seconds(), time.time()
     sentences = load_sentences(root)
-    rng = random.Random(f"synth/{seed}/{index}")
-    nrng = np.random.default_rng([seed, index, 1])
-    writer = features.ShardWriter(gdir, name)
+    return speech_shard(root, f"synth-{index:05d}", f"synth/{seed}/{index}", [seed, index, 1],
+                        lambda rng: pick_text(rng, sentences))
+
+
+def short_texts(seed: int) -> List[str]:
+    """The short utterances' texts: templates.short_phrases in the training-text form, without dev transcripts;
+    repeats stay, so a draw follows the templates' mix of forms."""
+    dev_filter = text_mod.DevFilter(row["transcript"] for row in real_rows("dev"))
+    texts = (text_mod.clean_sentence(raw, min_words=1) for raw in templates.short_phrases(SHORT_TEXTS, seed + 2))
+    return [t for t in texts if t and not dev_filter.is_dev_like(t)]
+
+
+def short_shard(root: str, seed: int, index: int) -> Optional[dict]:
+    """Training voices saying one to three words: without them every training utterance is a sentence, and a clip
+    with a single word comes out empty or as a made-up phrase."""
+    if features.shard_is_done(group_dir(root, "synth"), f"short-{index:05d}"):
+        return None
+    texts = short_texts(seed)
+    return speech_shard(root, f"short-{index:05d}", f"short/{seed}/{index}", [seed, index, 5],
+                        lambda rng: rng.choice(texts))
+
+
+def speech_shard(root: str, name: str, rng_key: str, nrng_key: List[int], pick) -> Optional[dict]:
+    """A synth-group shard of SHARD_UTTERANCES training-voice utterances, texts drawn by pick(rng), augmented (the
+    callers skip shards that are done)."""
+    start_cpu, start_wall = cpu_seconds(), time.time()
+    rng = random.Random(rng_key)
+    nrng = np.random.default_rng(nrng_key)
+    writer = features.ShardWriter(group_dir(root, "synth"), name)
     for chunk_start in range(0, SHARD_UTTERANCES, CHUNK):
-        texts = [pick_text(rng, sentences) for _ in range(CHUNK)]
+        texts = [pick(rng) for _ in range(CHUNK)]
         choices = [synth.pick_training_voice(rng) for _ in range(CHUNK)]
         clean = synth.synthesize_many(texts, choices)
         pool = [to_pool_entry(*c) for c in clean if c is not None][:60]
         for i, (text, choice, result) in enumerate(zip(texts, choices, clean)):
-            utt_rng = random.Random(f"synth/{seed}/{index}/{chunk_start + i}")
+            utt_rng = random.Random(f"{rng_key}/{chunk_start + i}")
             if result is None or result[0].size < 800:
                 continue
             audio, rate = result
@@ -428,6 +453,8 @@ def run_job(job: Tuple[str, str, int, int]) -> Optional[dict]:
         return noise_job(root, seed)
     if kind == "synth":
         return synth_shard(root, seed, index)
+    if kind == "short":
+        return short_shard(root, seed, index)
     raise ValueError(kind)
 
 
@@ -451,7 +478,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--workers", type=int, default=2, help="worker processes (1-2 on the shared machine)")
     parser.add_argument("--synth-shards", type=int, default=50, help="synthetic shards to make (~2.5 h each)")
-    parser.add_argument("--stages", default="text,tokenizer,heldout,real,noise,synth")
+    parser.add_argument("--short-shards", type=int, default=4, help="shards of one- to three-word utterances")
+    parser.add_argument("--stages", default="text,tokenizer,heldout,real,noise,synth,short")
     parser.add_argument("--status", action="store_true", help="print hours per group and exit")
     args = parser.parse_args(argv)
     root = os.path.abspath(args.data)
@@ -473,6 +501,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         jobs.append(("noise", root, args.seed, 0))
     if "synth" in stages:
         jobs += [("synth", root, args.seed, i) for i in range(args.synth_shards)]
+    if "short" in stages:
+        jobs += [("short", root, args.seed, i) for i in range(args.short_shards)]
     totals = {"audio_s": 0.0, "cpu_s": 0.0}
     started = time.time()
     with multiprocessing.get_context("fork").Pool(max(1, args.workers), maxtasksperchild=4) as pool:

@@ -174,3 +174,40 @@ def number_phrases(count: int, seed: int) -> Iterator[str]:
     ]
     for _ in range(count):
         yield rng.choice(forms)()
+
+
+# One-word answers, commands and dictation words: what a short clip says when it is not a sentence.
+SHORT_WORDS = ["Yes", "No", "Okay", "Stop", "Next", "Back", "Cancel", "Pause", "Play", "Hello", "Thanks", "Help",
+               "Done", "Repeat", "Louder", "Quieter", "Up", "Down", "Left", "Right", "On", "Off", "Start", "Go",
+               "Wait", "Maybe", "Sure", "Please", "Sorry", "Again", "Enter", "Delete", "Undo", "Send", "Save", "Open",
+               "Close", "Call", "Skip", "Shuffle", "Mute", "Faster", "Slower", "Higher", "Lower", "Good", "Great",
+               "Fine", "Right now", "Never", "Always", "Today", "Tomorrow", "Yesterday", "Morning", "Evening",
+               "Coffee", "Water", "Music", "Home", "Work", "Red", "Blue", "Green", "Black", "White", "Hi", "Bye",
+               "Goodbye", "Thank you", "Excuse me", "Of course", "Not now", "Why", "How", "What", "Where", "When",
+               "Who", "Correct", "Wrong", "True", "False", "Ready", "Finished", "Select", "Copy", "Paste", "Search",
+               "Comma", "Period", "Question mark", "New line", "Tea", "Dinner", "Lunch", "Breakfast", "Alarm"]
+
+
+def short_phrases(count: int, seed: int) -> Iterator[str]:
+    """Utterances of one to three words: answers, commands, a few digits or a number with a word, as people say
+    them into a microphone one at a time. (A lone digit is left out: the dev set's spoken digits say exactly
+    that, and no dev transcript may be training text.)"""
+    rng = random.Random(seed)
+
+    def digits(n: int) -> str:
+        return ", ".join(str(rng.randint(0, 9)) for _ in range(n))
+
+    forms: List = [
+        lambda: rng.choice(SHORT_WORDS) + ".",
+        lambda: rng.choice(SHORT_WORDS) + ".",
+        lambda: digits(2) + ".",
+        lambda: digits(3) + ".",
+        lambda: f"{rng.randint(10, 99)}.",
+        lambda: f"{rng.choice(['Number', 'Line', 'Page', 'Room', 'Gate', 'Channel', 'Level', 'Step'])} "
+                f"{rng.randint(0, 20)}.",
+        lambda: f"{rng.randint(0, 9)} {rng.choice(['please', 'times', 'more', 'left', 'minutes', 'percent'])}.",
+        lambda: rng.choice(FIRST_NAMES) + ".",
+        lambda: f"{rng.choice(DAYS)}.",
+    ]
+    for _ in range(count):
+        yield rng.choice(forms)()

@@ -74,6 +74,19 @@ class TemplatesTest(unittest.TestCase):
         for sentence in usable:
             self.assertNotRegex(sentence, r"\d")
 
+    def test_short_phrases_are_short_and_never_a_lone_digit(self):
+        first = list(templates.short_phrases(2000, seed=3))
+        self.assertEqual(first, list(templates.short_phrases(2000, seed=3)))
+        cleaned = [clean_sentence(p, min_words=1) for p in first]
+        self.assertTrue(all(cleaned))
+        lengths = [len(c.split()) for c in cleaned]
+        self.assertEqual((min(lengths), max(lengths)), (1, 3))
+        self.assertGreater(lengths.count(1), 500)  # single words are a large share, not an accident
+        digits = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+        for sentence in cleaned:
+            self.assertNotRegex(sentence, r"\d")
+            self.assertNotIn(comparison_key(sentence), digits, sentence)
+
     def test_phone_numbers_read_digit_by_digit(self):
         phrase = clean_sentence("My number is 2 0 1, 5 5 5, 0 1 2 3.", min_words=1)
         self.assertEqual(phrase, "My number is two zero one, five five five, zero one two three.")
