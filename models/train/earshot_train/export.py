@@ -132,17 +132,21 @@ def card_wer(report: dict) -> List[dict]:
 
 
 def export(checkpoint: str, out_dir: str, license_name: str = "Apache-2.0", version: str = "0.1.0",
-           wer_report: Optional[dict] = None) -> dict:
+           wer_report: Optional[dict] = None, raw_weights: bool = False) -> dict:
+    """Writes the checkpoint's weight average when it has one (what its evaluations scored), else or with
+    raw_weights its trained weights."""
     state = torch.load(checkpoint, map_location="cpu")
     tok = Tokenizer(model_proto=state["tokenizer_model"])
     dims = state["dims"]
     if tok.n_vocab != dims["n_vocab"]:
         raise ValueError(f"tokenizer has {tok.n_vocab} pieces, model n_vocab is {dims['n_vocab']}")
-    tensors = model_tensors(state["model"])
+    averaged = "ema" in state and not raw_weights
+    tensors = model_tensors(state["ema"] if averaged else state["model"])
     n_params = int(sum(t.size for t in tensors.values()))
     os.makedirs(out_dir, exist_ok=True)
     write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, {"format": "pt"})
     card = model_card(state, n_params, license_name, version)
+    card["extra"]["weights"] = f"moving average, decay {state['ema_decay']:g}" if averaged else "trained"
     if wer_report is not None:
         card["wer"] = card_wer(wer_report)
     config = checkpoint_config(dims, tok, card)
@@ -161,14 +165,17 @@ def main(argv=None) -> int:
     p.add_argument("--version", default="0.1.0")
     p.add_argument("--wer", metavar="REPORT.json",
                    help="the WER table for the model card: a report written by `models/train/evaluate --out`")
+    p.add_argument("--raw-weights", action="store_true",
+                   help="the trained weights, not their moving average (checkpoints of runs with --ema-decay)")
     args = p.parse_args(argv)
     wer_report = None
     if args.wer:
         with open(args.wer, encoding="utf-8") as f:
             wer_report = json.load(f)
-    config = export(args.checkpoint, args.out, args.license, args.version, wer_report)
-    print(f"wrote {args.out}: {config['card']['name']}, step {config['card']['extra']['step']}, "
-          f"{config['card']['extra']['parameters']} parameters")
+    config = export(args.checkpoint, args.out, args.license, args.version, wer_report, args.raw_weights)
+    extra = config["card"]["extra"]
+    print(f"wrote {args.out}: {config['card']['name']}, step {extra['step']}, {extra['parameters']} parameters, "
+          f"{extra['weights']} weights")
     return 0
 
 

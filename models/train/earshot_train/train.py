@@ -37,6 +37,7 @@ _prefer_avx512_kernels()
 
 import argparse
 import contextlib
+import copy
 from dataclasses import asdict, dataclass, field, fields
 import json
 import logging
@@ -93,6 +94,9 @@ class TrainConfig:
     precision: str = "auto"           # "fp32", "bf16" (autocast steps) or "auto" (see resolve_precision)
     label_smoothing: float = 0.1
     ctc_weight: float = 0.3           # auxiliary CTC loss on the encoder output (training only, not exported)
+    # Exponential moving average of the weights, updated after every optimiser step (0: none). Evaluation, best.pt
+    # and export use the average: it smooths the step-to-step noise of small batches at no cost in training.
+    ema_decay: float = 0.999
     # data
     batch_frames: int = 8000          # padded mel frames per optimiser step (100 frames = 1 s)
     max_utts: int = 192
@@ -266,6 +270,43 @@ def atomic_save(obj, path: str):
     os.replace(tmp, path)
 
 
+class WeightAverage:
+    """Exponential moving average of a model's weights (float32, on the model's device)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), not {decay}")
+        self.decay = decay
+        self.reset(model)
+        self._model: Optional[torch.nn.Module] = None
+
+    def reset(self, model: torch.nn.Module):
+        self.weights = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module):
+        current = model.state_dict()
+        names = list(self.weights)
+        averages = [self.weights[k] for k in names]
+        torch._foreach_mul_(averages, self.decay)
+        torch._foreach_add_(averages, [current[k].detach().float() for k in names], alpha=1.0 - self.decay)
+
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in self.weights.items()}
+
+    def load_state_dict(self, weights: Dict[str, torch.Tensor]):
+        if set(weights) != set(self.weights):
+            raise ValueError("the checkpoint's weight average does not match this model")
+        self.weights = {k: v.float().clone().to(self.weights[k].device) for k, v in weights.items()}
+
+    def as_model(self, like: torch.nn.Module) -> torch.nn.Module:
+        """A model holding the average (one copy of `like`, reused), in eval mode."""
+        if self._model is None:
+            self._model = copy.deepcopy(like)
+        self._model.load_state_dict(self.weights)
+        return self._model.eval()
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: str, data_dir: str, tokenizer: Tokenizer, device: str = "cpu",
                  peers: Optional[Peers] = None):
@@ -278,6 +319,8 @@ class Trainer:
         self.ctc_head = ctc_head(self.dims.n_audio_state, cfg.init_seed,
                                  ctc_slots_per_position(self.dims.conv1_stride)).to(device)
         self.ctc_optimizer = build_optimizer(self.ctc_head, cfg)
+        # rank 0 alone keeps the average: it alone evaluates and writes checkpoints
+        self.ema = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 and self.peers.leader else None
         self.index = ShardIndex(data_dir, tokenizer.encode, max_frames=self.dims.frames_per_position * cfg.n_audio_ctx,
                                 max_text_tokens=cfg.n_text_ctx - 1, keep=curriculum_filter(cfg.min_snr_db, cfg.max_train_frames))
         self.sampler = BatchSampler(self.index, pools_with_shares(cfg.real_share, cfg.noise_share),
@@ -294,10 +337,17 @@ class Trainer:
                 "ctc_head": self.ctc_head.state_dict(), "ctc_optimizer": self.ctc_optimizer.state_dict(), "step": self.step,
                 "sampler": self.sampler.state_dict(), "stats": self.stats, "eval": self.eval_state,
                 "tokenizer_model": self.tok.sp.serialized_model_proto(),
-                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+                **({"ema": self.ema.state_dict(), "ema_decay": self.ema.decay} if self.ema else {})}
 
     def load_state_dict(self, state: dict):
         self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            if "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+            else:
+                log.info("weight average (decay %g): starting from the checkpoint's weights", self.ema.decay)
+                self.ema.reset(self.model)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.load_ctc_head(state):
             self.ctc_optimizer.load_state_dict(state["ctc_optimizer"])
@@ -372,6 +422,8 @@ class Trainer:
         if finite and math.isfinite(grad_norm):
             for opt in optimizers:
                 opt.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
         else:
             self.stats["skipped_steps"] += 1
         for opt in optimizers:
@@ -409,18 +461,21 @@ class Trainer:
             log.info("evaluation set: %s (best-checkpoint tracking restarts)",
                      ", ".join(f"{g} {len(k)} utts" for g, k in self.eval_state["keys"].items()))
         result = {"step": self.step, "audio_hours": self.stats["audio_seconds"] / 3600, "groups": {}}
+        model = self.ema.as_model(self.model) if self.ema is not None else self.model
+        if self.ema is not None:
+            result["weights"] = f"ema {self.ema.decay:g}"
         for group, keys in self.eval_state["keys"].items():
             keys = [k for k in keys if k in self.index.utterances]
             if not keys:
                 continue
-            loss, n_tokens = heldout_loss(self.model, self.index, keys, self.tok.sot, self.tok.eot,
+            loss, n_tokens = heldout_loss(model, self.index, keys, self.tok.sot, self.tok.eot,
                                           self.cfg.batch_frames, self.device)
             decode_keys = keys[: self.cfg.decode_utts]
             errors = words = 0
             samples = []
             for start in range(0, len(decode_keys), 8):
                 b = collate(self.index, decode_keys[start: start + 8], self.tok.sot, self.tok.eot)
-                hyps = greedy_decode(self.model, b.mel.to(self.device), b.n_frames.to(self.device), self.tok.sot,
+                hyps = greedy_decode(model, b.mel.to(self.device), b.n_frames.to(self.device), self.tok.sot,
                                      self.tok.eot, self.tok.suppress_ids)
                 for key, hyp in zip(decode_keys[start: start + 8], hyps):
                     ref = self.index.utterances[key].text
@@ -669,6 +724,8 @@ def main(argv=None) -> int:
             log.info("conv1 stride %d -> %d: the weights are a starting point for the new front end",
                      init["dims"].get("conv1_stride", 1), trainer.dims.conv1_stride)
         trainer.model.load_state_dict(init["model"])
+        if trainer.ema is not None:
+            trainer.ema.reset(trainer.model)
         trainer.load_ctc_head(init)
         del init
     n_params = sum(p.numel() for p in trainer.model.parameters())

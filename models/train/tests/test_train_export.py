@@ -11,6 +11,7 @@ import tempfile
 import unittest
 
 import numpy as np
+import torch
 
 from train_fixtures import make_dataset, train_tokenizer
 
@@ -60,6 +61,21 @@ class ExportTest(unittest.TestCase):
             np.testing.assert_array_equal(tensors[name], p.detach().numpy(), err_msg=name)
         self.assertEqual(tensors["encoder.conv1.weight"].shape, (16, 80, 3))
         self.assertEqual(tensors["decoder.token_embedding.weight"].shape, (self.tok.n_vocab, 16))
+
+    def test_weight_average_is_exported_unless_raw_weights(self):
+        state = torch.load(os.path.join(self.root, "runs", "x", "last.pt"))
+        self.assertIn("ema", state)  # on by default
+        state["ema"] = {k: v + 0.5 for k, v in state["ema"].items()}  # an average that differs from the weights
+        path = os.path.join(self.root, "averaged.pt")
+        torch.save(state, path)
+        for raw, source in ((False, "ema"), (True, "model")):
+            out = os.path.join(self.root, f"export-{source}")
+            config = export.export(path, out, raw_weights=raw)
+            tensors = export.read_safetensors(os.path.join(out, "model.safetensors"))
+            for name, value in tensors.items():
+                np.testing.assert_array_equal(value, state[source][name].numpy(), err_msg=f"{source} {name}")
+            self.assertEqual(config["card"]["extra"]["weights"],
+                             "trained" if raw else f"moving average, decay {train.TrainConfig().ema_decay:g}")
 
     def test_config(self):
         with open(os.path.join(self.out, "config.json")) as f:

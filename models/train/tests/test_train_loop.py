@@ -88,8 +88,25 @@ class TrainStepTest(LoopTestBase):
         self.assertEqual(losses_a, losses_b)
         for (name, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
             self.assertTrue(torch.equal(pa, pb), name)
+        for name, wa in a.ema.weights.items():
+            self.assertTrue(torch.equal(wa, b.ema.weights[name]), name)
         self.assertEqual(a.stats, b.stats)
         self.assertFalse(os.path.exists(path + ".tmp"))
+
+    def test_weight_average_follows_each_update(self):
+        t = self.trainer("ema", ema_decay=0.75)
+        for _ in range(2):
+            t.train_step(t.sampler.next_step())
+        previous = {k: v.clone() for k, v in t.ema.weights.items()}
+        t.train_step(t.sampler.next_step())
+        for k, v in t.model.state_dict().items():
+            torch.testing.assert_close(t.ema.weights[k], 0.75 * previous[k] + 0.25 * v)
+        self.assertTrue(any(not torch.equal(t.ema.weights[k], v) for k, v in t.model.state_dict().items()))
+        evaluated = t.ema.as_model(t.model)
+        for k, v in evaluated.state_dict().items():
+            self.assertTrue(torch.equal(v, t.ema.weights[k]), k)
+        self.assertFalse(evaluated.training)
+        self.assertTrue(t.model.training)  # the trained model is untouched
 
     def test_loss_goes_down(self):
         t = self.trainer("c", lr=1e-2, spec_augment_from_step=1000)
@@ -158,6 +175,10 @@ class CommandLineTest(LoopTestBase):
         self.assertTrue(moved)  # one update away from the source, not from a fresh initialisation
         delta = max(float((state["model"][k] - source["model"][k]).abs().max()) for k in moved)
         self.assertLess(delta, 0.05)
+        # the new stage's weight average starts from the weights it was given, not from a fresh initialisation
+        decay = state["ema_decay"]
+        for k, v in state["ema"].items():
+            torch.testing.assert_close(v, decay * source["model"][k] + (1 - decay) * state["model"][k])
 
     def test_init_from_can_change_the_front_end_stride(self):
         """The stride shapes no parameter: a stride-2 run starts from a stride-1 checkpoint's weights."""
