@@ -199,11 +199,11 @@ def write_manifest(path: str, rows: List[Tuple[str, str, str]]) -> None:
 # ---------------------------------------------------------------- synthetic shards
 
 def synth_shard(root: str, seed: int, index: int) -> Optional[dict]:
-    if features.shard_is_done(group_dir(root, "synth"), f"synth-{index:05d}"):
+    name = f"synth-{index:05d}"
+    if features.shard_is_done(group_dir(root, "synth"), name):
         return None
     sentences = load_sentences(root)
-    return speech_shard(root, f"synth-{index:05d}", f"synth/{seed}/{index}", [seed, index, 1],
-                        lambda rng: pick_text(rng, sentences))
+    return speech_shard(root, name, f"synth/{seed}/{index}", [seed, index, 1], lambda rng: pick_text(rng, sentences))
 
 
 def short_texts(seed: int) -> List[str]:
@@ -217,11 +217,11 @@ def short_texts(seed: int) -> List[str]:
 def short_shard(root: str, seed: int, index: int) -> Optional[dict]:
     """Training voices saying one to three words: without them every training utterance is a sentence, and a clip
     with a single word comes out empty or as a made-up phrase."""
-    if features.shard_is_done(group_dir(root, "synth"), f"short-{index:05d}"):
+    name = f"short-{index:05d}"
+    if features.shard_is_done(group_dir(root, "synth"), name):
         return None
     texts = short_texts(seed)
-    return speech_shard(root, f"short-{index:05d}", f"short/{seed}/{index}", [seed, index, 5],
-                        lambda rng: rng.choice(texts))
+    return speech_shard(root, name, f"short/{seed}/{index}", [seed, index, 5], lambda rng: rng.choice(texts))
 
 
 def speech_shard(root: str, name: str, rng_key: str, nrng_key: List[int], pick) -> Optional[dict]:

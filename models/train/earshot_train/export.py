@@ -146,7 +146,7 @@ def export(checkpoint: str, out_dir: str, license_name: str = "Apache-2.0", vers
     os.makedirs(out_dir, exist_ok=True)
     write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, {"format": "pt"})
     card = model_card(state, n_params, license_name, version)
-    card["extra"]["weights"] = f"moving average, decay {state['ema_decay']:g}" if averaged else "trained"
+    card["extra"]["weights"] = f"moving average, decay {state['config']['ema_decay']:g}" if averaged else "trained"
     if wer_report is not None:
         card["wer"] = card_wer(wer_report)
     config = checkpoint_config(dims, tok, card)

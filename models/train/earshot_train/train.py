@@ -292,7 +292,7 @@ class WeightAverage:
         torch._foreach_add_(averages, [current[k].detach().float() for k in names], alpha=1.0 - self.decay)
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
-        return {k: v.clone() for k, v in self.weights.items()}
+        return dict(self.weights)
 
     def load_state_dict(self, weights: Dict[str, torch.Tensor]):
         if set(weights) != set(self.weights):
@@ -338,7 +338,7 @@ class Trainer:
                 "sampler": self.sampler.state_dict(), "stats": self.stats, "eval": self.eval_state,
                 "tokenizer_model": self.tok.sp.serialized_model_proto(),
                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-                **({"ema": self.ema.state_dict(), "ema_decay": self.ema.decay} if self.ema else {})}
+                **({"ema": self.ema.state_dict()} if self.ema else {})}
 
     def load_state_dict(self, state: dict):
         self.model.load_state_dict(state["model"])

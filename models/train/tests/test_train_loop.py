@@ -176,7 +176,7 @@ class CommandLineTest(LoopTestBase):
         delta = max(float((state["model"][k] - source["model"][k]).abs().max()) for k in moved)
         self.assertLess(delta, 0.05)
         # the new stage's weight average starts from the weights it was given, not from a fresh initialisation
-        decay = state["ema_decay"]
+        decay = state["config"]["ema_decay"]
         for k, v in state["ema"].items():
             torch.testing.assert_close(v, decay * source["model"][k] + (1 - decay) * state["model"][k])
 
