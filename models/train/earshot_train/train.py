@@ -210,11 +210,11 @@ def ctc_labels(text: str) -> List[int]:
     return [_CTC_INDEX[c] for c in " ".join(words)]
 
 
-def ctc_slots_per_position(conv1_stride: int) -> int:
+def ctc_slots_per_position(frames_per_position: int) -> int:
     """CTC label slots each encoder position emits: the character CTC needs ~25 slots per second (English reads at
-    up to ~20 characters per second, and CTC needs a blank between repeated letters), so an 80-ms position (conv1
-    stride 4) emits two 40-ms slots."""
-    return max(1, 2 * conv1_stride // 4)
+    up to ~20 characters per second, and CTC needs a blank between repeated letters), so an 80-ms position (8 mel
+    frames, conv1 stride 4) emits two 40-ms slots."""
+    return max(1, frames_per_position // 4)
 
 
 def ctc_head(d_model: int, seed: int, slots_per_position: int = 1) -> torch.nn.Linear:
@@ -317,7 +317,7 @@ class Trainer:
         self.model = Whisper(self.dims).init_weights(cfg.init_seed).to(device)
         self.optimizer = build_optimizer(self.model, cfg)
         self.ctc_head = ctc_head(self.dims.n_audio_state, cfg.init_seed,
-                                 ctc_slots_per_position(self.dims.conv1_stride)).to(device)
+                                 ctc_slots_per_position(self.dims.frames_per_position)).to(device)
         self.ctc_optimizer = build_optimizer(self.ctc_head, cfg)
         # rank 0 alone keeps the average: it alone evaluates and writes checkpoints
         self.ema = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 and self.peers.leader else None
@@ -461,8 +461,9 @@ class Trainer:
             log.info("evaluation set: %s (best-checkpoint tracking restarts)",
                      ", ".join(f"{g} {len(k)} utts" for g, k in self.eval_state["keys"].items()))
         result = {"step": self.step, "audio_hours": self.stats["audio_seconds"] / 3600, "groups": {}}
-        model = self.ema.as_model(self.model) if self.ema is not None else self.model
+        model = self.model
         if self.ema is not None:
+            model = self.ema.as_model(self.model)
             result["weights"] = f"ema {self.ema.decay:g}"
         for group, keys in self.eval_state["keys"].items():
             keys = [k for k in keys if k in self.index.utterances]

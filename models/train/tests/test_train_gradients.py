@@ -120,7 +120,8 @@ class GradientTest(unittest.TestCase):
         2p + 1; a transcript longer than the positions but not the slots is learnable."""
         g = torch.Generator().manual_seed(9)
         n_classes = len(train.CTC_ALPHABET) + 1
-        head = train.ctc_head(DIMS.n_audio_state, seed=3, slots_per_position=train.ctc_slots_per_position(4)).double()
+        n_slots = train.ctc_slots_per_position(Dims(conv1_stride=4).frames_per_position)
+        head = train.ctc_head(DIMS.n_audio_state, seed=3, slots_per_position=n_slots).double()
         with torch.no_grad():
             head.bias.copy_(torch.randn(head.bias.shape, generator=g))  # slots differ, so their order matters
         audio = torch.randn(2, 5, DIMS.n_audio_state, generator=g, dtype=torch.float64)
@@ -129,7 +130,8 @@ class GradientTest(unittest.TestCase):
         self.assertEqual(train.encoder_positions(n_frames, 4).tolist(), [5, 3])
         got, n = train.ctc_loss(head, audio, n_frames, texts, conv1_stride=4)
         w, bias = head.weight.detach(), head.bias.detach()
-        slots = [audio @ w[k * n_classes:(k + 1) * n_classes].T + bias[k * n_classes:(k + 1) * n_classes] for k in (0, 1)]
+        part = [slice(k * n_classes, (k + 1) * n_classes) for k in (0, 1)]
+        slots = [audio @ w[p].T + bias[p] for p in part]
         sequence = torch.stack(slots, dim=2).reshape(2, 10, n_classes)
         labels = torch.tensor([c for t in texts for c in train.ctc_labels(t)])
         want = torch.nn.functional.ctc_loss(sequence.log_softmax(-1).transpose(0, 1), labels, torch.tensor([10, 6]),
@@ -137,7 +139,8 @@ class GradientTest(unittest.TestCase):
         self.assertEqual(n, 9)
         self.assertTrue(torch.isfinite(want) and float(want) > 0)
         torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)  # the loss runs in float32
-        self.assertEqual([train.ctc_slots_per_position(s) for s in (1, 2, 4)], [1, 1, 2])
+        self.assertEqual([train.ctc_slots_per_position(Dims(conv1_stride=s).frames_per_position) for s in (1, 2, 4)],
+                         [1, 1, 2])
 
     def test_ctc_labels_are_characters(self):
         self.assertEqual(train.ctc_labels("Don't -- stop, Now!"),
