@@ -134,12 +134,16 @@ class ResidualBlock(nn.Module):
         self.cross_attn_ln = nn.LayerNorm(n_state) if cross_attention else None
         self.mlp = nn.Sequential(nn.Linear(n_state, 4 * n_state), nn.GELU(), nn.Linear(4 * n_state, n_state))
         self.mlp_ln = nn.LayerNorm(n_state)
+        self.dropout = 0.0  # on each residual branch, in training mode only (Whisper.set_dropout)
 
     def forward(self, x, self_mask=None, source=None, source_mask=None):
-        x = x + self.attn(self.attn_ln(x), mask=self_mask)
+        x = x + self._drop(self.attn(self.attn_ln(x), mask=self_mask))
         if self.cross_attn is not None:
-            x = x + self.cross_attn(self.cross_attn_ln(x), source, mask=source_mask)
-        return x + self.mlp(self.mlp_ln(x))
+            x = x + self._drop(self.cross_attn(self.cross_attn_ln(x), source, mask=source_mask))
+        return x + self._drop(self.mlp(self.mlp_ln(x)))
+
+    def _drop(self, branch: torch.Tensor) -> torch.Tensor:
+        return F.dropout(branch, self.dropout, self.training) if self.dropout > 0 else branch
 
 
 class MatmulConv1d(nn.Conv1d):
@@ -227,6 +231,15 @@ class Whisper(nn.Module):
     def forward(self, mel, tokens, n_frames=None):
         audio, audio_mask = self.encoder(mel, n_frames)
         return self.decoder(tokens, audio, audio_mask)
+
+    def set_dropout(self, p: float):
+        """Residual dropout for training (no parameters: checkpoints and the engine are unaffected)."""
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {p}")
+        for module in self.modules():
+            if isinstance(module, ResidualBlock):
+                module.dropout = p
+        return self
 
     def init_weights(self, seed: int = 0, std: float = 0.02):
         """Small normal init (the tied embedding must not be N(0, 1)); LayerNorms start as identity."""

@@ -93,6 +93,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     precision: str = "auto"           # "fp32", "bf16" (autocast steps) or "auto" (see resolve_precision)
     label_smoothing: float = 0.1
+    # Residual dropout on every block's attention and MLP branches. A run repeats its data many times (the real
+    # recordings dozens of times): without it the model learns their transcripts by heart.
+    dropout: float = 0.0
     ctc_weight: float = 0.3           # auxiliary CTC loss on the encoder output (training only, not exported)
     # Exponential moving average of the weights, updated after every optimiser step (0: none). Evaluation, best.pt
     # and export use the average: it smooths the step-to-step noise of small batches at no cost in training.
@@ -314,7 +317,7 @@ class Trainer:
         self.peers = peers or Peers()
         self.dims = cfg.dims(tokenizer.n_vocab)
         self.precision = resolve_precision(cfg.precision, device)
-        self.model = Whisper(self.dims).init_weights(cfg.init_seed).to(device)
+        self.model = Whisper(self.dims).init_weights(cfg.init_seed).set_dropout(cfg.dropout).to(device)
         self.optimizer = build_optimizer(self.model, cfg)
         self.ctc_head = ctc_head(self.dims.n_audio_state, cfg.init_seed,
                                  ctc_slots_per_position(self.dims.frames_per_position)).to(device)

@@ -14,7 +14,7 @@ import torch
 
 import train_fixtures  # noqa: F401  (puts earshot_train on the path)
 from earshot_train import train  # noqa: E402  (importing it turns oneDNN off)
-from earshot_train.model import Dims, MatmulConv1d, Whisper  # noqa: E402
+from earshot_train.model import Dims, MatmulConv1d, ResidualBlock, Whisper  # noqa: E402
 
 DIMS = Dims(n_mels=8, n_audio_ctx=12, n_audio_state=16, n_audio_head=2, n_audio_layer=1, n_text_ctx=8,
             n_text_state=16, n_text_head=2, n_text_layer=1, n_vocab=24)
@@ -94,6 +94,27 @@ class GradientTest(unittest.TestCase):
             numeric = (up - down) / (2 * eps)
             analytic = float(p.grad[idx])
             self.assertAlmostEqual(analytic, numeric, delta=1e-6 + 1e-5 * abs(numeric), msg=name)
+
+    def test_dropout_scales_each_residual_branch_in_training_only(self):
+        torch.manual_seed(3)
+        block = ResidualBlock(16, 2, cross_attention=False).double()
+        x = torch.randn(2, 5, 16, dtype=torch.float64)
+        model = Whisper(DIMS).set_dropout(0.5)
+        self.assertEqual({m.dropout for m in model.modules() if isinstance(m, ResidualBlock)}, {0.5})
+        block.dropout = 0.5
+        torch.manual_seed(7)
+        y = block(x)
+        torch.manual_seed(7)  # the same masks, drawn in the same order: attention branch, then MLP branch
+        attn = block.attn(block.attn_ln(x))
+        x1 = x + attn * torch.nn.functional.dropout(torch.ones_like(attn), 0.5, True)
+        mlp = block.mlp(block.mlp_ln(x1))
+        expected = x1 + mlp * torch.nn.functional.dropout(torch.ones_like(mlp), 0.5, True)
+        torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
+        block.eval()
+        plain = x + block.attn(block.attn_ln(x))
+        torch.testing.assert_close(block(x), plain + block.mlp(block.mlp_ln(plain)), rtol=0, atol=1e-12)
+        with self.assertRaises(ValueError):
+            model.set_dropout(1.0)
 
     def test_ctc_gradients_match_float64(self):
         """The auxiliary CTC loss reaches the encoder through its own head: both must get float64-exact gradients."""
