@@ -151,8 +151,8 @@ Status Run(const Args& args) {
   if (!pcm_or.ok()) return pcm_or.status();
   std::vector<float> pcm = std::move(pcm_or).value();
   // Exactly what transcribe does with one window: fixed-length models see the audio padded or trimmed to
-  // the window, variable-length models see it as is.
-  const size_t window = t.window_samples();
+  // the window, variable-length models see it between the model's edge silences.
+  const size_t window = t.audio_per_window();
   if (pcm.size() > window) {
     if (!t.pads_to_window())
       return Status::Error("the audio (" + std::to_string(pcm.size() / 16000.0) + " s) is longer than one encoder window (" +
@@ -162,7 +162,7 @@ Status Run(const Args& args) {
   if (mkdir(args.out.c_str(), 0755) != 0 && errno != EEXIST) return Status::Error("cannot create " + args.out);
 
   json index;
-  EARSHOT_ASSIGN_OR_RETURN(LogMel mel, t.ComputeMel(pcm.data(), pcm.size()));
+  EARSHOT_ASSIGN_OR_RETURN(LogMel mel, t.ComputeWindowMel(pcm.data(), pcm.size()));
   EARSHOT_RETURN_IF_ERROR(WriteTensor(args.out, "mel", mel.data.data(), {mel.n_mels, mel.n_frames}, &index));
   // Also as mel.json ({"shape": [...]}) for front-end checks that read only the features.
   EARSHOT_RETURN_IF_ERROR(WriteJson(args.out + "/mel.json", {{"shape", {mel.n_mels, mel.n_frames}}}));

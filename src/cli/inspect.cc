@@ -67,7 +67,8 @@ Json Describe(const Model& model, const std::string& path) {
                   {"n_text_layer", hp.n_text_layer},
                   {"n_vocab", hp.n_vocab},
                   {"variable_length_audio", hp.variable_length_audio},
-                  {"conv1_stride", hp.conv1_stride}};
+                  {"conv1_stride", hp.conv1_stride},
+                  {"edge_silence_ms", hp.edge_silence_ms}};
   j["mel"] = {
       {"sample_rate", m.mel.sample_rate},     {"n_fft", m.mel.n_fft},
       {"hop_length", m.mel.hop_length},       {"n_mels", m.mel.n_mels},
@@ -192,6 +193,7 @@ void PrintText(const Model& model, const Json& j) {
               "per position%s\n",
               hp.n_mels, hp.n_audio_ctx, hp.n_audio_state, hp.n_audio_head, hp.n_audio_layer, hp.frames_per_position(),
               hp.variable_length_audio ? ", variable-length audio" : ", fixed 30-s windows");
+  if (hp.edge_silence_ms > 0) std::printf("  %d ms of silence added before and after each window\n", hp.edge_silence_ms);
   std::printf("  text:  n_text_ctx %d, n_text_state %d, n_text_head %d, n_text_layer %d, n_vocab %d\n", hp.n_text_ctx,
               hp.n_text_state, hp.n_text_head, hp.n_text_layer, hp.n_vocab);
   std::printf("mel:         %d Hz, n_fft %d, hop %d, %d mels, %d-s chunks, filters %s\n", m.mel.sample_rate,

@@ -102,11 +102,28 @@ Expected<Transcriber> Transcriber::Create(std::shared_ptr<const Model> model) {
   EARSHOT_ASSIGN_OR_RETURN(MelFrontEnd mel, MelFrontEnd::Create(model->meta().mel));
   t.mel_ = std::make_shared<const MelFrontEnd>(std::move(mel));
   t.detokenizer_ = std::make_shared<const Detokenizer>(model->meta().vocab, model->meta().special);
+  if (4 * t.edge_samples() > t.window_samples())
+    return Status::Error("edge_silence_ms = " + std::to_string(model->hparams().edge_silence_ms) +
+                         " leaves less than half of the encoder window for audio");
   return t;
 }
 
 size_t Transcriber::window_samples() const {
   return static_cast<size_t>(model_->hparams().window_frames()) * static_cast<size_t>(mel_->settings().hop_length);
+}
+
+size_t Transcriber::edge_samples() const {
+  return static_cast<size_t>(model_->hparams().edge_silence_ms) * static_cast<size_t>(mel_->settings().sample_rate) /
+         1000;
+}
+
+Expected<LogMel> Transcriber::ComputeWindowMel(const float* pcm16k, size_t n) const {
+  const size_t edge = edge_samples();
+  if (edge == 0) return ComputeMel(pcm16k, n);
+  if (n > audio_per_window()) return Status::Error("audio is longer than one encoder window");
+  std::vector<float> padded(n + 2 * edge, 0.0f);
+  std::copy(pcm16k, pcm16k + n, padded.begin() + static_cast<std::ptrdiff_t>(edge));
+  return ComputeMel(padded.data(), padded.size());
 }
 
 Expected<LogMel> Transcriber::ComputeMel(const float* pcm16k, size_t n) const {
@@ -174,18 +191,19 @@ Expected<Transcript> Transcriber::Transcribe(const float* pcm16k, size_t n, cons
   if (n == 0) return result;
   if (pcm16k == nullptr) return Status::Error("no audio");
   const double rate = mel_->settings().sample_rate;
-  const size_t window = window_samples();
+  const size_t window = audio_per_window();
   const Detokenizer& detok = *detokenizer_;
   const int ts_begin = model_->meta().special.timestamp_begin;
   double sum_logprob = 0;
   size_t logprob_count = 0;
+  const double edge_s = edge_samples() / rate;
   for (size_t offset = 0; offset < n; offset += window) {
     const size_t len = std::min(window, n - offset);
     auto t0 = std::chrono::steady_clock::now();
     EncoderOutput audio;
     {
       // Scoped so that the features are freed before the decoder allocates.
-      EARSHOT_ASSIGN_OR_RETURN(LogMel mel, ComputeMel(pcm16k + offset, len));
+      EARSHOT_ASSIGN_OR_RETURN(LogMel mel, ComputeWindowMel(pcm16k + offset, len));
       result.mel_ms += MillisecondsSince(t0);
       t0 = std::chrono::steady_clock::now();
       EARSHOT_ASSIGN_OR_RETURN(audio, Encode(mel));
@@ -207,8 +225,10 @@ Expected<Transcript> Transcriber::Transcribe(const float* pcm16k, size_t n, cons
     const double start_s = offset / rate, end_s = (offset + len) / rate;
     std::string window_text;
     if (options.timestamps && ts_begin >= 0) {
-      for (const TimedText& t : SplitAtTimestamps(best.tokens, detok, ts_begin, start_s, end_s)) {
-        Segment s{t.start, std::min(t.end, end_s), Trim(detok.Decode(t.tokens))};
+      // The model's times count from the start of the leading silence.
+      for (const TimedText& t : SplitAtTimestamps(best.tokens, detok, ts_begin, start_s - edge_s, end_s)) {
+        const double start = std::min(std::max(t.start, start_s), end_s);
+        Segment s{start, std::min(std::max(t.end, start), end_s), Trim(detok.Decode(t.tokens))};
         if (s.text.empty()) continue;
         window_text += (window_text.empty() ? "" : " ") + s.text;
         result.segments.push_back(std::move(s));

@@ -81,7 +81,14 @@ class Transcriber {
   // Samples per encoder window and whether audio is padded to it (fixed-length models).
   size_t window_samples() const;
   bool pads_to_window() const { return !model_->hparams().variable_length_audio; }
+  // Silence put before and after each window's audio (HyperParams::edge_silence_ms), and the audio one window
+  // holds: window_samples() less both edges.
+  size_t edge_samples() const;
+  size_t audio_per_window() const { return window_samples() - 2 * edge_samples(); }
   Expected<LogMel> ComputeMel(const float* pcm16k, size_t n) const;  // one window's worth at most
+  // The features of one window as Transcribe computes them: the audio (audio_per_window() at most) between
+  // edge_samples() of silence on each side.
+  Expected<LogMel> ComputeWindowMel(const float* pcm16k, size_t n) const;
   Expected<EncoderOutput> Encode(const LogMel& mel) const;
   Expected<WindowDecode> DecodeWindow(const EncoderOutput& audio, const DecodeOptions& options) const;
 

@@ -26,6 +26,7 @@ constexpr int kMaxHeads = 1 << 10;
 constexpr int kMaxLayers = 256;
 constexpr int kMaxVocab = 1 << 20;
 constexpr int kMaxTile = 1024;
+constexpr int kMaxEdgeSilenceMs = 1000;
 constexpr int64_t kMaxElements = int64_t{1} << 40;
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
@@ -90,6 +91,9 @@ Status CheckHyperParams(const HyperParams& hp) {
   if (hp.conv1_stride != 1 && hp.conv1_stride != 2 && hp.conv1_stride != 4) {
     return Status::Error("conv1_stride = " + std::to_string(hp.conv1_stride) + " is not 1, 2 or 4");
   }
+  EARSHOT_RETURN_IF_ERROR(CheckRange("edge_silence_ms", hp.edge_silence_ms, 0, kMaxEdgeSilenceMs));
+  if (hp.edge_silence_ms > 0 && !hp.variable_length_audio)
+    return Status::Error("edge_silence_ms applies to variable-length models only (fixed-window models pad the window)");
   if (hp.n_audio_state % hp.n_audio_head != 0) {
     return Status::Error("n_audio_state " + std::to_string(hp.n_audio_state) + " is not divisible by n_audio_head " +
                          std::to_string(hp.n_audio_head));
@@ -321,6 +325,7 @@ Status ReadMeta(const fbs::Model& fm, ModelMeta* m) {
   hp.n_vocab = fh.n_vocab();
   hp.variable_length_audio = fh.variable_length_audio();
   hp.conv1_stride = fh.conv1_stride();
+  hp.edge_silence_ms = fh.edge_silence_ms();
   // Validated before anything is sized from them.
   EARSHOT_RETURN_IF_ERROR(CheckHyperParams(hp).With("hyper-parameters"));
 
@@ -511,7 +516,8 @@ flatbuffers::Offset<fbs::Model> WriteModel(flatbuffers::FlatBufferBuilder& b, co
   const HyperParams& hp = m.hparams;
   auto hparams = fbs::CreateHyperParams(b, hp.n_mels, hp.n_audio_ctx, hp.n_audio_state, hp.n_audio_head,
                                         hp.n_audio_layer, hp.n_text_ctx, hp.n_text_state, hp.n_text_head,
-                                        hp.n_text_layer, hp.n_vocab, hp.variable_length_audio, hp.conv1_stride);
+                                        hp.n_text_layer, hp.n_vocab, hp.variable_length_audio, hp.conv1_stride,
+                                        hp.edge_silence_ms);
   auto mel = fbs::CreateMelSettings(b, m.mel.sample_rate, m.mel.n_fft, m.mel.hop_length, m.mel.n_mels,
                                     m.mel.chunk_seconds, OptVector(b, m.mel.filters));
 

@@ -16,7 +16,7 @@ namespace earshot {
 
 // Must match earshot.fbs: the loader accepts files with this major version only.
 constexpr int kSchemaMajor = 1;
-constexpr int kSchemaMinor = 1;  // 1.1: HyperParams.conv1_stride
+constexpr int kSchemaMinor = 2;  // 1.1: HyperParams.conv1_stride; 1.2: HyperParams.edge_silence_ms
 
 // Largest .earshot file: FlatBuffers offsets are signed 32-bit (this also keeps a model loadable in a wasm32 page).
 constexpr size_t kMaxModelFileBytes = 0x7FFFFFFE;
@@ -55,6 +55,9 @@ struct HyperParams {
   int n_vocab = 51864;
   bool variable_length_audio = false;
   int conv1_stride = 1;  // 1 (Whisper), 2 or 4; the second convolution always halves the frame rate
+  // Variable-length models only: silence the transcriber puts before and after each window's audio (the model was
+  // trained with silence around every utterance and may return nothing for speech that starts at the first sample).
+  int edge_silence_ms = 0;
 
   int frames_per_position() const { return 2 * conv1_stride; }
   // Mel frames of one encoder window, the longest input the encoder takes.

@@ -24,7 +24,9 @@ Status ReadDims(const Json& config, const std::string& where, HyperParams* hp) {
   EARSHOT_RETURN_IF_ERROR(d.Int("n_vocab", &hp->n_vocab, true));
   EARSHOT_RETURN_IF_ERROR(d.Int("conv1_stride", &hp->conv1_stride, false));
   hp->variable_length_audio = true;
-  return JsonFields(config, where).Bool("variable_length_audio", &hp->variable_length_audio);
+  JsonFields top(config, where);
+  EARSHOT_RETURN_IF_ERROR(top.Int("edge_silence_ms", &hp->edge_silence_ms, false));
+  return top.Bool("variable_length_audio", &hp->variable_length_audio);
 }
 
 Status ReadMel(const Json& config, const std::string& where, const HyperParams& hp, MelSettings* mel) {

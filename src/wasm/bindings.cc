@@ -159,6 +159,7 @@ class Engine {
     out.set("nVocab", hp.n_vocab);
     out.set("variableLengthAudio", hp.variable_length_audio);
     out.set("conv1Stride", hp.conv1_stride);
+    out.set("edgeSilenceMs", hp.edge_silence_ms);
     out.set("multilingual", !meta.special.languages.empty());
     out.set("fileBytes", static_cast<double>(transcriber_->model().file_bytes()));
     return out;

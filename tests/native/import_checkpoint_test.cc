@@ -27,6 +27,7 @@ TEST(ImportCheckpoint, EverythingCarriedOver) {
   EXPECT_EQ(meta.hparams.n_vocab, 40);
   EXPECT_EQ(meta.hparams.n_audio_layer, f.hp.n_audio_layer);
   EXPECT_TRUE(meta.hparams.variable_length_audio);
+  EXPECT_EQ(meta.hparams.edge_silence_ms, 0);  // not in this config: none
   EXPECT_EQ(meta.mel.n_mels, f.hp.n_mels);
   EXPECT_EQ(meta.mel.n_fft, 400);
   EXPECT_EQ(meta.special.sot, 1);
@@ -133,6 +134,19 @@ TEST_F(CheckpointErrors, FormatAndVersion) {
   ExpectError("ckpt_dims", "\"n_text_head\" is missing");
   f.config["dims"]["n_text_head"] = "two";
   ExpectError("ckpt_dims_type", "\"n_text_head\" must be an integer");
+}
+
+TEST(ImportCheckpoint, EdgeSilenceIsCarriedOverAndChecked) {
+  CheckpointFolder f = MakeCheckpointFolder(5);
+  f.config["edge_silence_ms"] = 250;
+  auto m = ImportFolder(f, "ckpt_edge");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->meta.hparams.edge_silence_ms, 250);
+  f.config["edge_silence_ms"] = "a quarter second";
+  auto bad = ImportFolder(f, "ckpt_edge_type");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("\"edge_silence_ms\" must be an integer"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST_F(CheckpointErrors, Tokenizer) {

@@ -31,7 +31,7 @@ TEST_F(Cli, ImportThenInspect) {
 
   r = RunCli("inspect " + out);
   ASSERT_EQ(r.exit_code, 0) << r.all;
-  for (const char* needle : {"schema:      1.1", "earshot-tiny", "n_vocab 40", "sentencepiece, 40 tokens",
+  for (const char* needle : {"schema:      1.2", "earshot-tiny", "n_vocab 40", "sentencepiece, 40 tokens",
                              "encoder.conv1.weight", "f16", "totals:", "WER:", "alignment heads  1:0 1:1"}) {
     EXPECT_NE(r.all.find(needle), std::string::npos) << needle << "\n" << r.all;
   }
@@ -39,7 +39,7 @@ TEST_F(Cli, ImportThenInspect) {
   r = RunCli("inspect --json " + out);
   ASSERT_EQ(r.exit_code, 0) << r.all;
   const Json j = Json::parse(r.out);
-  EXPECT_EQ(j["schema_version"], "1.1");
+  EXPECT_EQ(j["schema_version"], "1.2");
   EXPECT_EQ(j["hparams"]["n_vocab"], 40);
   EXPECT_EQ(j["special_tokens"]["sot"]["id"], 1);
   EXPECT_TRUE(j["special_tokens"]["translate"].is_null());

@@ -199,6 +199,11 @@ class ModelUnderTest:
     learned_encoder_positions: bool = False
 
     @property
+    def edge_silence_samples(self) -> int:
+        """Silence the engine puts before and after the audio (16-kHz samples)."""
+        return int(self.expected.get("edge_silence_ms", 0)) * 16
+
+    @property
     def dims(self):
         return self.model.dims
 
@@ -250,6 +255,9 @@ def check_imported_file(report: Report, case: str, path: str, mut: ModelUnderTes
     for key, want in dims.items():
         if hp.get(key) != want:
             report.fail(f"{case}: hparams.{key} = {hp.get(key)}, the checkpoint says {want}")
+    if int(hp.get("edge_silence_ms") or 0) != int(mut.expected.get("edge_silence_ms", 0)):
+        report.fail(f"{case}: edge_silence_ms = {hp.get('edge_silence_ms')}, "
+                    f"expected {mut.expected.get('edge_silence_ms', 0)}")
     if bool(hp.get("variable_length_audio")) != mut.expected["variable_length_audio"]:
         report.fail(f"{case}: variable_length_audio = {hp.get('variable_length_audio')}, "
                     f"expected {mut.expected['variable_length_audio']}")
@@ -475,7 +483,8 @@ def run_dump_and_compare(report: Report, args, case: str, model_file: str, mut: 
                          audio_case: AudioCase, beams: Sequence[int], seed: int):
     """Dumps of one model on one clip, one per beam size (the first also with --tokens); all outputs compared."""
     teacher = teacher_tokens(mut, seed)
-    ref_mel = ref.log_mel(audio_case.samples, mut.dims.n_mels, mut.pad_to_samples)
+    edge = np.zeros(mut.edge_silence_samples, dtype=audio_case.samples.dtype)
+    ref_mel = ref.log_mel(np.concatenate([edge, audio_case.samples, edge]), mut.dims.n_mels, mut.pad_to_samples)
     ref_audio = prev_encoder = None
     for i, beam in enumerate(beams):
         out_dir = os.path.join(args.work_dir, "dumps", f"{case.replace(' ', '_').replace('/', '_')}_b{beam}")

@@ -4,7 +4,8 @@ DIR/config.json ("format": "earshot-checkpoint"), DIR/tokenizer.json (SentencePi
 
 SMALL is a variable-length model with deliberately uneven shapes (5 heads of 16, 3 encoder and 2 decoder layers,
 a 750-position audio context) so that shape handling is exercised, not just the happy path of square configs.
-STRIDED and STRIDED4 have the compact front ends (conv1 stride 2 or 4: 4 or 8 mel frames per encoder position).
+STRIDED and STRIDED4 have the compact front ends (conv1 stride 2 or 4: 4 or 8 mel frames per encoder position);
+STRIDED4 also asks for silence around each window (`edge_silence_ms`), as the recipe's exports do.
 """
 import json
 import os
@@ -26,6 +27,7 @@ class CheckpointVariant:
     suppress_tokens: List[int] = field(default_factory=lambda: [0, 1])
     begin_suppress_tokens: List[int] = field(default_factory=list)
     alignment_heads: List[List[int]] = field(default_factory=list)
+    edge_silence_ms: int = 0
 
 
 SMALL = CheckpointVariant(
@@ -45,12 +47,13 @@ STRIDED = CheckpointVariant(
     weights=WeightSpec(seed=41, eot=2, eot_slope=0.35, eot_offset=8.0),
 )
 
-# conv1 stride 4: 8 mel frames (80 ms) per encoder position, 375 positions for 60 s.
+# conv1 stride 4: 8 mel frames (80 ms) per encoder position, 375 positions for 30 s.
 STRIDED4 = CheckpointVariant(
     name="earshot-parity-strided4",
     dims=Dims(n_mels=80, n_audio_ctx=375, n_audio_state=64, n_audio_head=4, n_audio_layer=2,
               n_text_ctx=48, n_text_state=64, n_text_head=4, n_text_layer=2, n_vocab=512, conv1_stride=4),
     weights=WeightSpec(seed=43, eot=2, eot_slope=0.35, eot_offset=8.0),
+    edge_silence_ms=250,
 )
 
 VARIANTS = {"small": SMALL, "strided": STRIDED, "strided4": STRIDED4}
@@ -61,6 +64,7 @@ def expected_metadata(variant: CheckpointVariant) -> Dict[str, object]:
     return {
         "dims": variant.dims.to_dict(),
         "variable_length_audio": True,
+        "edge_silence_ms": variant.edge_silence_ms,
         "special": {"sot": variant.sot, "eot": variant.eot, "translate": -1, "transcribe": -1, "sot_lm": -1,
                     "sot_prev": -1, "no_speech": -1, "no_timestamps": -1, "timestamp_begin": -1},
         "suppress_tokens": list(variant.suppress_tokens),
@@ -85,6 +89,7 @@ def write_earshot_checkpoint(out_dir: str, variant: CheckpointVariant):
         "format_version": 1,
         "dims": variant.dims.to_dict(),
         "variable_length_audio": True,
+        "edge_silence_ms": variant.edge_silence_ms,
         "mel": {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": variant.dims.n_mels,
                 "chunk_seconds": 30},
         "special_tokens": {"sot": variant.sot, "eot": variant.eot},

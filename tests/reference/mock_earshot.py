@@ -102,6 +102,7 @@ def _import_checkpoint(src):
     special = {"sot": st["sot"], "eot": st["eot"], "no_timestamps": st.get("no_timestamps", -1),
                "timestamp_begin": st.get("timestamp_begin", -1)}
     meta = dict(dims=cfg["dims"], variable_length=cfg["variable_length_audio"], special=special,
+                edge_samples=int(cfg.get("edge_silence_ms", 0)) * 16,
                 suppress=cfg["suppress_tokens"], begin_suppress=cfg["begin_suppress_tokens"],
                 prompt=cfg["default_prompt"], token_bytes=[sentencepiece_bytes(p).hex() for p in tok["pieces"]],
                 special_ids=tok["special_ids"], kind=tok["kind"])
@@ -280,6 +281,8 @@ def cmd_dump(argv):
     pcm = read_wav_pcm16(opt["--audio"])
     if not meta["variable_length"]:
         pcm = np.concatenate([pcm, np.zeros(max(0, 480000 - pcm.size), np.float32)])[:480000]
+    edge = np.zeros(meta.get("edge_samples", 0), np.float32)
+    pcm = np.concatenate([edge, pcm, edge])
     mel = log_mel_spectrogram(pcm, n_mels=dims["n_mels"])
     if FAULT == "mel":
         mel = mel + 1e-3

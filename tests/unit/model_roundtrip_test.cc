@@ -22,6 +22,7 @@ ModelMeta FullMeta(const HyperParams& hp) {
   ModelMeta m = MakeTinyMeta(hp);
   m.hparams.variable_length_audio = true;
   m.hparams.conv1_stride = 2;  // not the default, so that the round trip shows it is stored
+  m.hparams.edge_silence_ms = 120;
   m.mel.sample_rate = 16000;
   m.mel.n_fft = 16;
   m.mel.hop_length = 4;
@@ -75,6 +76,7 @@ void ExpectSameMeta(const ModelMeta& a, const ModelMeta& b) {
   EXPECT_EQ(x.n_vocab, y.n_vocab);
   EXPECT_EQ(x.variable_length_audio, y.variable_length_audio);
   EXPECT_EQ(x.conv1_stride, y.conv1_stride);
+  EXPECT_EQ(x.edge_silence_ms, y.edge_silence_ms);
   EXPECT_EQ(a.mel.sample_rate, b.mel.sample_rate);
   EXPECT_EQ(a.mel.n_fft, b.mel.n_fft);
   EXPECT_EQ(a.mel.hop_length, b.mel.hop_length);

@@ -300,6 +300,15 @@ TEST_F(MetaErrors, HyperParams) {
   EXPECT_ERROR_HAS(Try(), "conv1_stride = 3 is not 1, 2 or 4");
   meta.hparams.conv1_stride = 0;
   EXPECT_ERROR_HAS(Try(), "conv1_stride = 0 is not 1, 2 or 4");
+  meta.hparams = hp;
+  meta.hparams.variable_length_audio = true;
+  meta.hparams.edge_silence_ms = -1;
+  EXPECT_ERROR_HAS(Try(), "edge_silence_ms = -1 is out of range");
+  meta.hparams.edge_silence_ms = 1001;
+  EXPECT_ERROR_HAS(Try(), "edge_silence_ms = 1001 is out of range");
+  meta.hparams.variable_length_audio = false;
+  meta.hparams.edge_silence_ms = 250;
+  EXPECT_ERROR_HAS(Try(), "edge_silence_ms applies to variable-length models only");
 }
 
 TEST_F(MetaErrors, Mel) {

@@ -119,6 +119,48 @@ TEST(Transcriber, LongAudioIsDecodedInWindows) {
   EXPECT_FALSE(t.ComputeMel(pcm.data(), 7681).ok());  // more than one window
 }
 
+TEST(Transcriber, EdgeSilenceSurroundsEachWindow) {
+  HyperParams hp = testutil::TinyHyperParams();
+  hp.edge_silence_ms = 20;  // 320 samples before and after; 7680 - 640 of audio per window
+  Transcriber t = MakeTranscriber(testutil::MakeTinyMeta(hp), 17);
+  ASSERT_EQ(t.edge_samples(), 320u);
+  ASSERT_EQ(t.audio_per_window(), 7040u);
+  const auto pcm = Tone(2 * 7040 + 500, 300, 6);
+  DecodeOptions o;
+  o.beam_size = 2;
+  auto r = t.Transcribe(pcm.data(), pcm.size(), o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  std::vector<int> want;
+  for (size_t off = 0; off < pcm.size(); off += 7040) {
+    const size_t len = std::min<size_t>(7040, pcm.size() - off);
+    std::vector<float> padded(320, 0.0f);
+    padded.insert(padded.end(), pcm.begin() + off, pcm.begin() + off + len);
+    padded.insert(padded.end(), 320, 0.0f);
+    auto mel = t.ComputeMel(padded.data(), padded.size());
+    ASSERT_TRUE(mel.ok());
+    auto same = t.ComputeWindowMel(pcm.data() + off, len);
+    ASSERT_TRUE(same.ok());
+    EXPECT_EQ(same->data, mel->data);
+    auto audio = t.Encode(mel.value());
+    ASSERT_TRUE(audio.ok());
+    auto d = t.DecodeWindow(audio.value(), o);
+    ASSERT_TRUE(d.ok());
+    want.insert(want.end(), d->beam.best.tokens.begin(), d->beam.best.tokens.end());
+  }
+  std::vector<int> got;
+  for (const TokenInfo& tok : r->tokens) got.push_back(tok.id);
+  EXPECT_EQ(got, want);
+  for (const Segment& s : r->segments) EXPECT_LE(s.end, pcm.size() / 16000.0 + 1e-9);
+  EXPECT_EQ(t.ComputeWindowMel(pcm.data(), 7040)->n_frames, 48);  // a full window
+  EXPECT_FALSE(t.ComputeWindowMel(pcm.data(), 7041).ok());
+
+  hp.edge_silence_ms = 130;  // 4 x 2080 samples > 7680: less than half the window would be audio
+  auto too_wide = Transcriber::Create(BuildModel(testutil::MakeTinyMeta(hp), 17));
+  ASSERT_FALSE(too_wide.ok());
+  EXPECT_NE(too_wide.status().message().find("edge_silence_ms = 130 leaves less than half of the encoder window"),
+            std::string::npos);
+}
+
 TEST(Transcriber, FixedLengthModelsPadToTheWindow) {
   HyperParams hp = testutil::TinyHyperParams();
   hp.variable_length_audio = false;

@@ -69,12 +69,19 @@ def model_tensors(state_dict: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
     return {name: t.detach().to(torch.float32).cpu().numpy() for name, t in state_dict.items()}
 
 
+# Silence the engine puts before and after each window: every training utterance has 0.05-0.6 s of it on each side
+# (augment.AugmentConfig.lead_silence), and speech cut tight at its first sample (spoken digits, a tight VAD
+# segment) otherwise often comes out empty.
+EDGE_SILENCE_MS = 250
+
+
 def checkpoint_config(dims: dict, tok: Tokenizer, card: dict) -> dict:
     return {
         "format": "earshot-checkpoint",
         "format_version": 1,
         "dims": dims,
         "variable_length_audio": True,
+        "edge_silence_ms": EDGE_SILENCE_MS,
         "mel": dict(MEL, n_mels=dims["n_mels"]),
         "special_tokens": {"sot": tok.sot, "eot": tok.eot},
         "suppress_tokens": tok.suppress_ids,

@@ -16,6 +16,7 @@ import torch
 from train_fixtures import make_dataset, train_tokenizer
 
 from earshot_train import export, train  # noqa: E402
+from earshot_train.augment import TRAIN_CONFIG  # noqa: E402
 from earshot_train.tokens import Tokenizer  # noqa: E402
 
 
@@ -87,6 +88,8 @@ class ExportTest(unittest.TestCase):
                                           "n_text_head": 2, "n_text_layer": 1, "n_vocab": self.tok.n_vocab,
                                           "conv1_stride": 1})
         self.assertTrue(config["variable_length_audio"])
+        lead_lo, lead_hi = TRAIN_CONFIG.lead_silence  # the engine's edge silence is one the model was trained with
+        self.assertTrue(lead_lo * 1000 <= config["edge_silence_ms"] <= lead_hi * 1000)
         self.assertEqual(config["mel"], {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80,
                                          "chunk_seconds": 30})
         self.assertEqual(config["special_tokens"], {"sot": 1, "eot": 2})
