@@ -34,6 +34,38 @@ std::vector<float> Tone(size_t n, float freq, uint32_t seed) {
   return pcm;
 }
 
+// What Transcribe does, by hand: each window's audio (`step` samples at most) between `edge` zeros on each side,
+// through ComputeMel, Encode and DecodeWindow; the windows' tokens joined.
+std::vector<int> TokensWindowByWindow(const Transcriber& t, const std::vector<float>& pcm, size_t step, size_t edge,
+                                      const DecodeOptions& o) {
+  std::vector<int> tokens;
+  for (size_t off = 0; off < pcm.size(); off += step) {
+    const size_t len = std::min(step, pcm.size() - off);
+    std::vector<float> padded(edge, 0.0f);
+    padded.insert(padded.end(), pcm.begin() + off, pcm.begin() + off + len);
+    padded.insert(padded.end(), edge, 0.0f);
+    auto mel = t.ComputeMel(padded.data(), padded.size());
+    auto window_mel = t.ComputeWindowMel(pcm.data() + off, len);
+    EXPECT_TRUE(mel.ok() && window_mel.ok());
+    if (!mel.ok() || !window_mel.ok()) return {};
+    EXPECT_EQ(window_mel->data, mel->data);
+    auto audio = t.Encode(mel.value());
+    EXPECT_TRUE(audio.ok());
+    if (!audio.ok()) return {};
+    auto d = t.DecodeWindow(audio.value(), o);
+    EXPECT_TRUE(d.ok());
+    if (!d.ok()) return {};
+    tokens.insert(tokens.end(), d->beam.best.tokens.begin(), d->beam.best.tokens.end());
+  }
+  return tokens;
+}
+
+std::vector<int> TokenIds(const Transcript& r) {
+  std::vector<int> ids;
+  for (const TokenInfo& tok : r.tokens) ids.push_back(tok.id);
+  return ids;
+}
+
 // Vocabulary 64 with timestamp tokens: text 0..39, eot 40, sot 41, no_timestamps 42, <|0.00|>.. at 43..63.
 ModelMeta TimestampMeta() {
   ModelMeta meta = testutil::MakeTinyMeta(testutil::TinyHyperParams());
@@ -95,20 +127,7 @@ TEST(Transcriber, LongAudioIsDecodedInWindows) {
   o.beam_size = 2;
   auto r = t.Transcribe(pcm.data(), pcm.size(), o);
   ASSERT_TRUE(r.ok()) << r.status().message();
-  std::vector<int> want;
-  for (size_t off = 0; off < pcm.size(); off += 7680) {
-    const size_t len = std::min<size_t>(7680, pcm.size() - off);
-    auto mel = t.ComputeMel(pcm.data() + off, len);
-    ASSERT_TRUE(mel.ok());
-    auto audio = t.Encode(mel.value());
-    ASSERT_TRUE(audio.ok());
-    auto d = t.DecodeWindow(audio.value(), o);
-    ASSERT_TRUE(d.ok());
-    want.insert(want.end(), d->beam.best.tokens.begin(), d->beam.best.tokens.end());
-  }
-  std::vector<int> got;
-  for (const TokenInfo& tok : r->tokens) got.push_back(tok.id);
-  EXPECT_EQ(got, want);
+  EXPECT_EQ(TokenIds(r.value()), TokensWindowByWindow(t, pcm, 7680, 0, o));
   double last_end = 0;
   for (const Segment& s : r->segments) {
     EXPECT_GE(s.start, last_end - 1e-9);
@@ -130,26 +149,7 @@ TEST(Transcriber, EdgeSilenceSurroundsEachWindow) {
   o.beam_size = 2;
   auto r = t.Transcribe(pcm.data(), pcm.size(), o);
   ASSERT_TRUE(r.ok()) << r.status().message();
-  std::vector<int> want;
-  for (size_t off = 0; off < pcm.size(); off += 7040) {
-    const size_t len = std::min<size_t>(7040, pcm.size() - off);
-    std::vector<float> padded(320, 0.0f);
-    padded.insert(padded.end(), pcm.begin() + off, pcm.begin() + off + len);
-    padded.insert(padded.end(), 320, 0.0f);
-    auto mel = t.ComputeMel(padded.data(), padded.size());
-    ASSERT_TRUE(mel.ok());
-    auto same = t.ComputeWindowMel(pcm.data() + off, len);
-    ASSERT_TRUE(same.ok());
-    EXPECT_EQ(same->data, mel->data);
-    auto audio = t.Encode(mel.value());
-    ASSERT_TRUE(audio.ok());
-    auto d = t.DecodeWindow(audio.value(), o);
-    ASSERT_TRUE(d.ok());
-    want.insert(want.end(), d->beam.best.tokens.begin(), d->beam.best.tokens.end());
-  }
-  std::vector<int> got;
-  for (const TokenInfo& tok : r->tokens) got.push_back(tok.id);
-  EXPECT_EQ(got, want);
+  EXPECT_EQ(TokenIds(r.value()), TokensWindowByWindow(t, pcm, 7040, 320, o));
   for (const Segment& s : r->segments) EXPECT_LE(s.end, pcm.size() / 16000.0 + 1e-9);
   EXPECT_EQ(t.ComputeWindowMel(pcm.data(), 7040)->n_frames, 48);  // a full window
   EXPECT_FALSE(t.ComputeWindowMel(pcm.data(), 7041).ok());
