@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -86,13 +87,16 @@ TEST_F(ThreadPoolTest, EveryTaskRunsExactlyOnce) {
 TEST_F(ThreadPoolTest, WorkersShareTheTasks) {
   SKIP_WITHOUT_THREADS(2);
   ASSERT_TRUE(SetThreadCount(2).ok());
-  // Tasks wait (bounded) for a second thread: with one, the caller would run them all.
+  // Tasks wait (bounded) for a second thread: with one, the caller would run them all. The bound is wall time, and
+  // generous: on a loaded machine a worker can wait tens of milliseconds to be scheduled at all.
   const std::thread::id caller = std::this_thread::get_id();
   std::atomic<bool> helped{false};
-  for (int rep = 0; rep < 20 && !helped.load(); ++rep) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!helped.load() && std::chrono::steady_clock::now() < deadline) {
     ParallelFor(8, [&](int) {
       if (std::this_thread::get_id() != caller) helped.store(true);
-      for (int spin = 0; spin < 200000 && !helped.load(); ++spin) {
+      const auto task_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+      while (!helped.load() && std::chrono::steady_clock::now() < task_end) {
       }
     });
   }
