@@ -15,6 +15,7 @@ constexpr Command kCommands[] = {
     {"transcribe", earshot::cli::RunTranscribe, "transcribe a WAV file"},
     {"inspect", earshot::cli::RunInspect, "print a model's hyper-parameters and tensors"},
     {"import", earshot::cli::RunImport, "convert a checkpoint or a Hugging Face Whisper folder to .earshot"},
+    {"export", earshot::cli::RunExport, "write a model as a float checkpoint folder (the inverse of import)"},
     {"dump", earshot::cli::RunDump, "write intermediate tensors (features, encoder output, logits) for parity checks"},
 };
 

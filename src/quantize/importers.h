@@ -76,6 +76,12 @@ Expected<std::vector<TensorData>> ConvertCheckpointTensors(const HyperParams& hp
                                                            const ImportOptions& options,
                                                            std::vector<std::string>* notes);
 
+// The inverse of ImportCheckpoint: writes DIR/config.json, DIR/model.safetensors (every tensor of the file as F32,
+// quantized ones dequantized) and DIR/tokenizer.json, creating DIR if needed. Importing the folder again with the
+// file's precision gives back the same tensors; training can start from it (a fine-tuning stage of a shipped file).
+// Refused for a model with its own mel filter bank, which the checkpoint format does not carry.
+Status ExportCheckpoint(const Model& model, const std::string& dir);
+
 // Refuses, before any weight is read, a model whose file would not fit the 2 GB .earshot / wasm32 limit.
 Status CheckModelFits(const HyperParams& hp, const ImportOptions& options);
 

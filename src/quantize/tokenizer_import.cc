@@ -126,6 +126,25 @@ std::string SentencePieceToBytes(const std::string& piece) {
   return out;
 }
 
+std::string BytesToSentencePiece(const std::string& bytes) {
+  if (bytes.size() == 1) {
+    const unsigned char c = static_cast<unsigned char>(bytes[0]);
+    if (c != ' ' && (c < 0x21 || c > 0x7E)) {
+      static const char kHex[] = "0123456789ABCDEF";
+      return std::string("<0x") + kHex[c >> 4] + kHex[c & 15] + ">";
+    }
+  }
+  std::string out;
+  for (char c : bytes) {
+    if (c == ' ') {
+      out += "\xE2\x96\x81";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 Expected<Vocabulary> LoadCheckpointTokenizer(const std::string& path, int n_vocab) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::Error("cannot open tokenizer '" + path + "'");

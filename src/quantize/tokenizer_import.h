@@ -18,6 +18,10 @@ std::string BytesToByteLevel(const std::string& bytes);
 // SentencePiece piece to bytes: U+2581 (the word-boundary mark) becomes a space, "<0xNN>" byte-fallback pieces
 // become that single byte.
 std::string SentencePieceToBytes(const std::string& piece);
+// The inverse for writing tokenizer.json: spaces become U+2581, a lone byte outside printable ASCII becomes its
+// "<0xNN>" byte-fallback piece. (A byte-fallback piece of a printable character comes back as the character: both
+// print the same byte.)
+std::string BytesToSentencePiece(const std::string& bytes);
 
 // Our checkpoint's tokenizer.json: {"kind": "sentencepiece" | "bytelevel", "pieces": [...], "special_ids": [...]}.
 // Control pieces (special_ids) keep their text as is. len(pieces) must equal n_vocab.

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from .tokens import Tokenizer
+from .tokens import Tokenizer, model_with_pieces
 
 MEL = {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80, "chunk_seconds": 30}
 
@@ -162,6 +162,35 @@ def export(checkpoint: str, out_dir: str, license_name: str = "Apache-2.0", vers
             json.dump(obj, f, indent=1, ensure_ascii=False)
             f.write("\n")
     return config
+
+
+def read_export(out_dir: str, template_tokenizer: bytes) -> dict:
+    """The inverse of export(), for starting training from a model folder (one `earshot export` wrote from a
+    .earshot file, or one export() wrote): the shape of a training checkpoint that `train --init-from` takes
+    (weights, dims, a SentencePiece model with the folder's pieces, step from the card), without optimiser state
+    or CTC head. `template_tokenizer` supplies the SentencePiece settings (tokens.model_with_pieces)."""
+    with open(os.path.join(out_dir, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    if config.get("format") != "earshot-checkpoint":
+        raise ValueError(f"{out_dir}/config.json is not an earshot checkpoint folder")
+    with open(os.path.join(out_dir, "tokenizer.json"), encoding="utf-8") as f:
+        tokenizer = json.load(f)
+    if tokenizer.get("kind") != "sentencepiece":
+        raise ValueError(f"{out_dir}: training takes SentencePiece vocabularies, not {tokenizer.get('kind')!r}")
+    d = config["dims"]
+    if d["n_audio_state"] != d["n_text_state"] or d["n_audio_head"] != d["n_text_head"] or d["n_mels"] != MEL["n_mels"]:
+        raise ValueError(f"{out_dir}: the recipe's models have one width and head count and {MEL['n_mels']} mel bins: {d}")
+    tokenizer_model = model_with_pieces(template_tokenizer, tokenizer["pieces"], tokenizer["special_ids"])
+    if len(tokenizer["pieces"]) != d["n_vocab"]:
+        raise ValueError(f"{out_dir}: {len(tokenizer['pieces'])} pieces, n_vocab {d['n_vocab']}")
+    model = {name: torch.from_numpy(np.array(t)) for name, t in read_safetensors(
+        os.path.join(out_dir, "model.safetensors")).items()}
+    shape = {"d_model": d["n_audio_state"], "n_head": d["n_audio_head"], "n_audio_layer": d["n_audio_layer"],
+             "n_text_layer": d["n_text_layer"], "n_audio_ctx": d["n_audio_ctx"], "n_text_ctx": d["n_text_ctx"],
+             "conv1_stride": d.get("conv1_stride", 1)}
+    extra = config.get("card", {}).get("extra", {})
+    return {"config": shape, "dims": dict(d, conv1_stride=shape["conv1_stride"]), "model": model,
+            "tokenizer_model": tokenizer_model, "step": int(extra.get("step", 0))}
 
 
 def main(argv=None) -> int:

@@ -58,7 +58,7 @@ from .dataset import (EVAL_GROUPS, IGNORE_INDEX, TRAIN_GROUPS, BatchSampler, Sha
 from .evaluate import greedy_decode, heldout_loss, word_errors
 from .features import FRAMES_PER_SECOND, data_root
 from .model import Dims, Whisper, encoder_positions
-from . import parallel
+from . import export, parallel
 from .parallel import Peers
 from .specaugment import SpecAugmentConfig, spec_augment
 from .tokens import Tokenizer
@@ -645,6 +645,19 @@ def setup_logging(run_dir: str):
     log.propagate = False
 
 
+def load_init(path: str, template_tokenizer: str) -> dict:
+    """What a new stage starts from: a training checkpoint, or a model folder (`earshot export` of a shipped
+    .earshot file, or the recipe's export), whose SentencePiece model is rebuilt from its pieces with the settings of
+    `template_tokenizer`."""
+    if os.path.isdir(path):
+        with open(template_tokenizer, "rb") as f:
+            return export.read_export(path, f.read())
+    init = torch.load(path, map_location="cpu")
+    if init.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a training checkpoint")
+    return init
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python3 -m earshot_train.train", description=__doc__.split("\n")[0])
     p.add_argument("--run", default="en-8m", help="run name: $DATA/runs/<name>")
@@ -653,8 +666,9 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="continue the run from its last.pt (starts the run if it has no checkpoint yet)")
     p.add_argument("--init-from", default=None,
-                   help="start a new run from another run's checkpoint (weights and tokenizer; fresh optimiser, step 0): "
-                        "a fine-tuning stage with its own data mix and learning rate")
+                   help="start a new run from another run's checkpoint or from a model folder (`earshot export` of an "
+                        ".earshot file): weights and tokenizer; fresh optimiser, step 0: a fine-tuning stage with "
+                        "its own data mix and learning rate")
     p.add_argument("--threads", type=int, default=1, help="PyTorch threads per worker")
     p.add_argument("--workers", type=int, default=1,
                    help="data-parallel worker processes (on CPU, 2 workers x 1 thread beat 1 worker x 2 threads)")
@@ -699,9 +713,7 @@ def main(argv=None) -> int:
         tokenizer = Tokenizer(model_proto=state["tokenizer_model"])
         log.info("resuming %s at step %d%s", run_dir, state["step"], f" with {overrides}" if overrides else "")
     elif args.init_from:
-        init = torch.load(args.init_from, map_location="cpu")
-        if init.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{args.init_from} is not a training checkpoint")
+        init = load_init(args.init_from, args.tokenizer or os.path.join(data_dir, "tokenizer", "sp.model"))
         # A new stage: the source's model shape, but the defaults for everything else (not the source's curriculum
         # or shares), so a stage's options are the ones written on its own command line.
         source_cfg = TrainConfig.from_dict(init["config"])

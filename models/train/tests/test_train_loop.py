@@ -1,4 +1,5 @@
 """The training loop: schedule, loss on padded batches, exact resume, the one-command CLI, quick evaluation."""
+import json
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import torch
 
 from train_fixtures import make_dataset, train_tokenizer
 
-from earshot_train import train  # noqa: E402
+from earshot_train import export, train  # noqa: E402
 from earshot_train.dataset import collate  # noqa: E402
 from earshot_train.evaluate import greedy_decode, word_errors  # noqa: E402
 from earshot_train.parallel import Peers, Workers, watch_workers  # noqa: E402
@@ -179,6 +180,37 @@ class CommandLineTest(LoopTestBase):
         decay = state["config"]["ema_decay"]
         for k, v in state["ema"].items():
             torch.testing.assert_close(v, decay * source["model"][k] + (1 - decay) * state["model"][k])
+
+    def test_init_from_a_model_folder(self):
+        """A model folder (`earshot export` of a shipped file, here the recipe's own export) starts a stage: its
+        weights, and a tokenizer rebuilt from its pieces with the data tokenizer's settings."""
+        base = self.args("--max-steps", "2")
+        base[base.index("--run") + 1] = "folder-base"
+        self.assertEqual(train.main(base), 0)
+        folder = os.path.join(self.root, "folder-export")
+        export.export(os.path.join(self.root, "runs", "folder-base", "last.pt"), folder)
+        weights = export.read_safetensors(os.path.join(folder, "model.safetensors"))
+        tuned = self.args("--max-steps", "1", "--init-from", folder, shape=False)
+        tuned[tuned.index("--run") + 1] = "folder-tuned"
+        self.assertEqual(train.main(tuned), 0)
+        state = torch.load(os.path.join(self.root, "runs", "folder-tuned", "last.pt"))
+        self.assertEqual(state["step"], 1)
+        for k in train.MODEL_SHAPE_FIELDS:  # from the folder's config.json
+            self.assertEqual(state["config"][k], TINY.get(k, getattr(train.TrainConfig(), k)))
+        self.assertEqual(Tokenizer(model_proto=state["tokenizer_model"]).pieces(), self.tok.pieces())
+        self.assertEqual(set(state["model"]), set(weights))
+        delta = max(float((state["model"][k] - torch.from_numpy(weights[k].copy())).abs().max()) for k in weights)
+        self.assertGreater(delta, 0)
+        self.assertLess(delta, 0.05)  # one update away from the folder's weights
+
+        with open(os.path.join(folder, "tokenizer.json"), encoding="utf-8") as f:
+            pieces = json.load(f)
+        pieces["kind"] = "bytelevel"
+        with open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(pieces, f)
+        tuned[tuned.index("--run") + 1] = "folder-bytelevel"
+        with self.assertRaisesRegex(ValueError, "SentencePiece"):
+            train.main(tuned)
 
     def test_init_from_can_change_the_front_end_stride(self):
         """The stride shapes no parameter: a stride-2 run starts from a stride-1 checkpoint's weights."""
