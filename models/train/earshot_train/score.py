@@ -274,6 +274,15 @@ class SetScore:
     def overall(self) -> RowScore:
         return self.rows[self.n_sources]
 
+    @property
+    def fingerprint(self) -> str:
+        """Names the clips and references scored: two reports compare on a set only when these agree (the held-out
+        sets are rebuilt with the data, and a changed text build changes them)."""
+        h = hashlib.sha256()
+        for cs in self.clips:
+            h.update(f"{cs.clip.clip_id}\t{cs.clip.reference}\n".encode("utf-8"))
+        return h.hexdigest()[:12]
+
     def row(self, label: str) -> RowScore:
         return next(r for r in self.rows if r.label == label)
 
@@ -353,7 +362,7 @@ def format_table(s: SetScore) -> str:
 def format_markdown(s: SetScore) -> str:
     cols = ["source", "clips", "words"] + [f"WER {beam_name(b)}" for b in s.beams] + \
            [f"RTF {beam_name(b)}" for b in s.beams]
-    out = [f"**{s.name}** ({s.overall.clips} clips, {s.overall.seconds / 60:.1f} min)", "",
+    out = [f"**{s.name}** ({s.overall.clips} clips, {s.overall.seconds / 60:.1f} min; clips {s.fingerprint})", "",
            "| " + " | ".join(cols) + " |", "|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|"]
     for i, r in enumerate(s.rows):
         label = f"**{r.label}**" if i >= s.n_sources else r.label
@@ -397,7 +406,7 @@ def report_json(scores: Sequence[SetScore], model: str, cli: str, jobs: int, wal
                "and model load; measured with `jobs` CLI processes at once",
         "targets": target_lines(scores),
         "sets": {s.name: {
-            "manifest": s.manifest, "beams": s.beams,
+            "manifest": s.manifest, "fingerprint": s.fingerprint, "beams": s.beams,
             "rows": [r.as_dict(s.beams) for r in s.rows],
             "clips": [{"id": cs.clip.clip_id, "source": cs.clip.source, "audio_seconds": round(cs.clip.seconds, 3),
                        "reference": cs.clip.reference, "reference_normalized": cs.reference_normalized,

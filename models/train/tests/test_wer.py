@@ -279,6 +279,13 @@ class ScorePipelineTest(unittest.TestCase):
         again, _ = score.rescore_json(path)
         self.assertEqual([(r.label, r.counts[5].errors) for r in again[0].rows],
                          [(r.label, r.counts[5].errors) for r in result.rows])
+        self.assertEqual(report["sets"]["dev"]["fingerprint"], result.fingerprint)
+        self.assertEqual(again[0].fingerprint, result.fingerprint)
+        self.assertIn(f"clips {result.fingerprint})", score.format_markdown(result))
+        report["sets"]["dev"]["clips"][0]["reference"] += " again"  # another text build: another set
+        with open(path, "w") as f:
+            json.dump(report, f)
+        self.assertNotEqual(score.rescore_json(path)[0][0].fingerprint, result.fingerprint)
 
     def test_subsets(self):
         self.assertEqual(score.spread(list(range(10)), 3), [0, 3, 6])
