@@ -114,9 +114,7 @@ Json TokenizerJson(const Vocabulary& vocab) {
     } else if (!sentencepiece) {
       pieces.push_back(BytesToByteLevel(t));
     } else if (byte_start >= 0 && id >= byte_start && id < byte_start + 256) {
-      static const char kHex[] = "0123456789ABCDEF";
-      const int b = id - byte_start;
-      pieces.push_back(std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">");
+      pieces.push_back(ByteFallbackPiece(static_cast<unsigned char>(id - byte_start)));
     } else {
       pieces.push_back(BytesToSentencePiece(t));
     }

@@ -126,13 +126,15 @@ std::string SentencePieceToBytes(const std::string& piece) {
   return out;
 }
 
+std::string ByteFallbackPiece(unsigned char byte) {
+  static const char kHex[] = "0123456789ABCDEF";
+  return std::string("<0x") + kHex[byte >> 4] + kHex[byte & 15] + ">";
+}
+
 std::string BytesToSentencePiece(const std::string& bytes) {
   if (bytes.size() == 1) {
     const unsigned char c = static_cast<unsigned char>(bytes[0]);
-    if (c != ' ' && (c < 0x21 || c > 0x7E)) {
-      static const char kHex[] = "0123456789ABCDEF";
-      return std::string("<0x") + kHex[c >> 4] + kHex[c & 15] + ">";
-    }
+    if (c != ' ' && (c < 0x21 || c > 0x7E)) return ByteFallbackPiece(c);
   }
   std::string out;
   for (char c : bytes) {

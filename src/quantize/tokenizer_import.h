@@ -22,6 +22,8 @@ std::string SentencePieceToBytes(const std::string& piece);
 // "<0xNN>" byte-fallback piece. (A byte-fallback piece of a printable character comes back as the character: both
 // print the same byte.)
 std::string BytesToSentencePiece(const std::string& bytes);
+// "<0xNN>", the byte-fallback piece of one byte.
+std::string ByteFallbackPiece(unsigned char byte);
 
 // Our checkpoint's tokenizer.json: {"kind": "sentencepiece" | "bytelevel", "pieces": [...], "special_ids": [...]}.
 // Control pieces (special_ids) keep their text as is. len(pieces) must equal n_vocab.

@@ -144,6 +144,7 @@ TEST(ExportCheckpoint, SentencePieceSpellingInvertsTheBytes) {
     EXPECT_EQ(SentencePieceToBytes(BytesToSentencePiece(bytes)), bytes);
   }
   EXPECT_EQ(BytesToSentencePiece("\n"), "<0x0A>");
+  EXPECT_EQ(ByteFallbackPiece(0xE2), "<0xE2>");
   EXPECT_EQ(BytesToSentencePiece(" the"), "\xE2\x96\x81the");
 }
 
@@ -152,8 +153,7 @@ TEST(ExportCheckpoint, SentencePieceByteFallbackBlockKeepsItsSpelling) {
   // characters (among them "a" and " ", which print the same bytes as <0x61> and <0x20>).
   CheckpointFolder f = MakeCheckpointFolder(9);
   Json pieces = {"<unk>", "<s>", "</s>"};
-  static const char kHex[] = "0123456789ABCDEF";
-  for (int b = 0; b < 256; ++b) pieces.push_back(std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">");
+  for (int b = 0; b < 256; ++b) pieces.push_back(ByteFallbackPiece(static_cast<unsigned char>(b)));
   for (const char* p : {"\xE2\x96\x81the", "a", "\xE2\x96\x81", "\xC3\xA9"}) pieces.push_back(p);
   f.hp.n_vocab = static_cast<int>(pieces.size());
   f.config["dims"]["n_vocab"] = f.hp.n_vocab;

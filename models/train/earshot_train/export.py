@@ -180,9 +180,9 @@ def read_export(out_dir: str, template_tokenizer: bytes) -> dict:
     d = config["dims"]
     if d["n_audio_state"] != d["n_text_state"] or d["n_audio_head"] != d["n_text_head"] or d["n_mels"] != MEL["n_mels"]:
         raise ValueError(f"{out_dir}: the recipe's models have one width and head count and {MEL['n_mels']} mel bins: {d}")
-    tokenizer_model = model_with_pieces(template_tokenizer, tokenizer["pieces"], tokenizer["special_ids"])
     if len(tokenizer["pieces"]) != d["n_vocab"]:
         raise ValueError(f"{out_dir}: {len(tokenizer['pieces'])} pieces, n_vocab {d['n_vocab']}")
+    tokenizer_model = model_with_pieces(template_tokenizer, tokenizer["pieces"], tokenizer["special_ids"])
     model = {name: torch.from_numpy(np.array(t)) for name, t in read_safetensors(
         os.path.join(out_dir, "model.safetensors")).items()}
     shape = {"d_model": d["n_audio_state"], "n_head": d["n_audio_head"], "n_audio_layer": d["n_audio_layer"],

@@ -102,7 +102,7 @@ def _piece_message(piece: str, score: float, kind: int) -> bytes:
 def model_with_pieces(template: bytes, pieces: Sequence[str], special_ids: Sequence[int]) -> bytes:
     """The serialized SentencePiece model `template` with `pieces` (by id) in place of its own. Special ids are
     control pieces ("<unk>" the unknown piece), "<0xNN>" pieces byte pieces, the rest ordinary pieces ranked in
-    id order. The template must be a byte-fallback BPE model with the same special pieces."""
+    id order. The template must be a BPE model with the same special pieces."""
     special = set(int(i) for i in special_ids)
     settings = [raw for number, raw in _proto_fields(template) if number != 1]
     ref = Tokenizer(model_proto=template)
