@@ -10,7 +10,7 @@ PACKAGES=(
   # WebAssembly build and its tests under Node; fuzzers
   emscripten nodejs clang libclang-rt-14-dev
   # PyTorch reference, training recipe and its data tools
-  python3 python3-torch python3-numpy python3-soundfile python3-sentencepiece libopenblas0-openmp
+  python3 python3-torch python3-torchaudio python3-numpy python3-soundfile python3-sentencepiece libopenblas0-openmp
   espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox libsox-fmt-all
 )
 
