@@ -4,6 +4,7 @@
   text       $DATA/text/train.txt, heldout.txt, SOURCES.json (sources, cleaning, numbers as words, dev exclusion)
   tokenizer  $DATA/tokenizer/sp.model + sp.vocab (SentencePiece BPE, 1024 pieces)
   heldout    $DATA/eval/heldout_synth (WAV + manifest.tsv) and shards/heldout_synth (unseen voices: eval only)
+  seen       $DATA/eval/seen_synth (WAV + manifest.tsv): training voices reading the same held-out sentences
   real       shards/real (shared/data/train, augmented copies) and shards/real_holdout + eval/real_holdout
   noise      shards/noise (silence and noise-only clips with empty text)
   synth      shards/synth (training voices, augmented), until --synth-shards shards exist
@@ -255,6 +256,23 @@ def speech_shard(root: str, name: str, rng_key: str, nrng_key: List[int], pick) 
 
 # ---------------------------------------------------------------- held-out synthetic voices
 
+def eval_voice_clips(root: str, seed: int, voices: Sequence[Tuple[str, str]]):
+    """(index, text, voice, audio, augmentation) for the held-out sentences read by `voices` in turn. The sentences,
+    noise and augmentation chains depend only on the seed, so two voice lists give sets that differ only in voice."""
+    sentences = load_sentences(root, "heldout.txt")
+    nrng = np.random.default_rng([seed, 0, 2])
+    texts = [sentences[i % len(sentences)] for i in range(HELDOUT_SYNTH_CLIPS)]
+    choices = [synth.VoiceChoice(*voices[i % len(voices)]) for i in range(HELDOUT_SYNTH_CLIPS)]
+    clean = synth.synthesize_many(texts, choices)
+    pool = [to_pool_entry(*c) for c in clean if c is not None][:40]
+    for i, (text, choice, result) in enumerate(zip(texts, choices, clean)):
+        if result is None:
+            continue
+        out, desc = aug_mod.augment(result[0], result[1], random.Random(f"heldout/{seed}/{i}"), nrng,
+                                    aug_mod.LIGHT_CONFIG, pool)
+        yield i, text, choice, out, desc
+
+
 def heldout_job(root: str, seed: int) -> Optional[dict]:
     gdir = group_dir(root, "heldout_synth")
     name = "heldout_synth-00000"
@@ -263,19 +281,9 @@ def heldout_job(root: str, seed: int) -> Optional[dict]:
     start_cpu, start_wall = cpu_seconds(), time.time()
     eval_dir = os.path.join(root, "eval", "heldout_synth")
     os.makedirs(eval_dir, exist_ok=True)
-    sentences = load_sentences(root, "heldout.txt")
-    nrng = np.random.default_rng([seed, 0, 2])
-    texts = [sentences[i % len(sentences)] for i in range(HELDOUT_SYNTH_CLIPS)]
-    choices = [synth.VoiceChoice(*synth.HELDOUT_VOICES[i % 2]) for i in range(HELDOUT_SYNTH_CLIPS)]
-    clean = synth.synthesize_many(texts, choices)
-    pool = [to_pool_entry(*c) for c in clean if c is not None][:40]
     writer = features.ShardWriter(gdir, name)
     rows = []
-    for i, (text, choice, result) in enumerate(zip(texts, choices, clean)):
-        if result is None:
-            continue
-        out, desc = aug_mod.augment(result[0], result[1], random.Random(f"heldout/{seed}/{i}"), nrng,
-                                    aug_mod.LIGHT_CONFIG, pool)
+    for i, text, choice, out, desc in eval_voice_clips(root, seed, synth.HELDOUT_VOICES):
         utt_id = f"{name}-{i:04d}"
         if writer.add(utt_id, text, out, choice.engine, choice.voice, desc) is None:
             continue
@@ -284,6 +292,26 @@ def heldout_job(root: str, seed: int) -> Optional[dict]:
     write_manifest(os.path.join(eval_dir, "manifest.tsv"), rows)
     writer.finish()
     return {"group": "heldout_synth", "shard": name, "utterances": len(writer), "audio_s": writer.seconds(),
+            "cpu_s": cpu_seconds() - start_cpu, "wall_s": time.time() - start_wall}
+
+
+def seen_job(root: str, seed: int) -> Optional[dict]:
+    """eval/seen_synth: the training voices reading heldout_synth's sentences with its augmentation. Its WER next to
+    heldout_synth's separates how well the model fits voices it trained on from how well it generalises to new ones."""
+    eval_dir = os.path.join(root, "eval", "seen_synth")
+    manifest = os.path.join(eval_dir, "manifest.tsv")
+    if os.path.exists(manifest):
+        return None
+    start_cpu, start_wall = cpu_seconds(), time.time()
+    os.makedirs(eval_dir, exist_ok=True)
+    rows, seconds = [], 0.0
+    for i, text, choice, out, _desc in eval_voice_clips(root, seed, synth.SEEN_EVAL_VOICES):
+        utt_id = f"seen_synth-{i:04d}"
+        write_wav(os.path.join(eval_dir, utt_id + ".wav"), out)
+        rows.append((utt_id + ".wav", text, f"{choice.engine}_{choice.voice}"))
+        seconds += out.size / aug_mod.SR
+    write_manifest(manifest, rows)  # last: its presence marks the set complete
+    return {"group": "seen_synth", "shard": "seen_synth", "utterances": len(rows), "audio_s": seconds,
             "cpu_s": cpu_seconds() - start_cpu, "wall_s": time.time() - start_wall}
 
 
@@ -445,6 +473,8 @@ def run_job(job: Tuple[str, str, int, int]) -> Optional[dict]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if kind == "heldout":
         return heldout_job(root, seed)
+    if kind == "seen":
+        return seen_job(root, seed)
     if kind == "real":
         return real_shard(root, seed, index)
     if kind == "real_holdout":
@@ -479,7 +509,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (1-2 on the shared machine)")
     parser.add_argument("--synth-shards", type=int, default=50, help="synthetic shards to make (~2.5 h each)")
     parser.add_argument("--short-shards", type=int, default=4, help="shards of one- to three-word utterances")
-    parser.add_argument("--stages", default="text,tokenizer,heldout,real,noise,synth,short")
+    parser.add_argument("--stages", default="text,tokenizer,heldout,seen,real,noise,synth,short")
     parser.add_argument("--status", action="store_true", help="print hours per group and exit")
     args = parser.parse_args(argv)
     root = os.path.abspath(args.data)
@@ -494,6 +524,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     jobs: List[Tuple[str, str, int, int]] = []
     if "heldout" in stages:
         jobs.append(("heldout", root, args.seed, 0))
+    if "seen" in stages:
+        jobs.append(("seen", root, args.seed, 0))
     if "real" in stages:
         jobs.append(("real_holdout", root, args.seed, 0))
         jobs += [("real", root, args.seed, i) for i in range(len(real_shard_plan(args.seed)))]

@@ -11,7 +11,8 @@ Sets:
   pocketsphinx). ARCTIC prompts are also read in the training data, so overall figures are given with and without
   it, and without the 500 one-word FSDD clips as well.
 - `heldout_synth`, `real_holdout`: $EARSHOT_DATA/eval/<set>/manifest.tsv (written by models/train/data), one source
-  per voice.
+  per voice. `seen_synth` (same place, not in the default sets): the training voices reading heldout_synth's
+  sentences, to tell fit on known voices from generalisation to new ones.
 - any other folder holding a manifest.tsv (path, transcript, voice or speaker_id), e.g. the regression clips.
 """
 import argparse
@@ -128,7 +129,7 @@ def resolve_manifest(spec: str, dev_dir: str, data_dir: str) -> Tuple[str, str]:
     if not path:
         if spec == "dev":
             path = os.path.join(dev_dir, "manifest.tsv")
-        elif spec in ("heldout_synth", "real_holdout"):
+        elif spec in ("heldout_synth", "seen_synth", "real_holdout"):
             path = os.path.join(data_dir, "eval", spec, "manifest.tsv")
         else:
             path = spec
@@ -454,7 +455,7 @@ def parse_args(argv=None, description: str = __doc__) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="the .earshot model to score")
     p.add_argument("--sets", default="dev,heldout_synth,real_holdout",
-                   help="comma-separated: dev, heldout_synth, real_holdout, NAME=DIR_OR_MANIFEST or a folder with "
+                   help="comma-separated: dev, heldout_synth, seen_synth, real_holdout, NAME=DIR_OR_MANIFEST or a folder with "
                         "a manifest.tsv (default: %(default)s)")
     p.add_argument("--beams", type=_int_list, default=[1, 5], help="beam sizes, 1 = greedy (default: 1,5)")
     p.add_argument("--earshot", default=DEFAULT_CLI, help="the earshot CLI (default: %(default)s)")

@@ -21,6 +21,10 @@ ESPEAK_ACCENTS = ["en-gb", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x
 FLITE_TRAIN_VOICES = ["kal", "kal16", "slt", "rms"]
 FESTIVAL_TRAIN_VOICES = ["kal_diphone", "cmu_us_slt_arctic_hts"]
 HELDOUT_VOICES = [("flite", "awb"), ("festival", "ked_diphone")]
+# The recorded-speaker training voices, for an evaluation set that mirrors the held-out one (espeak is left out: its
+# training utterances draw random variants, speeds and pitches, so no single setting stands for "seen").
+SEEN_EVAL_VOICES = [("flite", "kal16"), ("flite", "slt"), ("flite", "rms"), ("festival", "kal_diphone"),
+                    ("festival", "cmu_us_slt_arctic_hts")]
 
 # Per-utterance engine/voice mix for training. espeak-ng brings variety (many accents and variants) but sounds
 # robotic; the recorded-speaker voices are closer to real speech, so they get a large share despite being few.

@@ -102,3 +102,52 @@ class VoiceSplitTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SeenVoicesSetTest(unittest.TestCase):
+    """eval/seen_synth mirrors eval/heldout_synth: same sentences and augmentation, training voices instead."""
+
+    def setUp(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data"))
+        import prepare
+        from earshot_train import synth
+        self.prepare, self.synth = prepare, synth
+        self.root = tempfile.mkdtemp(prefix="earshot_seen_test_")
+        os.makedirs(os.path.join(self.root, "text"))
+        with open(os.path.join(self.root, "text", "heldout.txt"), "w") as f:
+            f.write("The first held-out sentence.\nA second one, longer than the first.\nThird.\n")
+        self.saved = (prepare.HELDOUT_SYNTH_CLIPS, synth.synthesize_many)
+        prepare.HELDOUT_SYNTH_CLIPS = 7
+
+        def fake_synthesize_many(texts, choices):  # a voice-independent tone per text: only the voice may differ
+            return [(0.2 * np.sin(np.arange(4000 + 400 * len(t)) * 0.05).astype(np.float32), 16000) for t in texts]
+        synth.synthesize_many = fake_synthesize_many
+
+    def tearDown(self):
+        self.prepare.HELDOUT_SYNTH_CLIPS, self.synth.synthesize_many = self.saved
+        shutil.rmtree(self.root)
+
+    def test_same_sentences_and_augmentation_other_voices(self):
+        held = list(self.prepare.eval_voice_clips(self.root, 1, self.synth.HELDOUT_VOICES))
+        seen = list(self.prepare.eval_voice_clips(self.root, 1, self.synth.SEEN_EVAL_VOICES))
+        self.assertEqual([(i, t, d) for i, t, _, _, d in held], [(i, t, d) for i, t, _, _, d in seen])
+        for (_, _, _, a, _), (_, _, _, b, _) in zip(held, seen):
+            np.testing.assert_array_equal(a, b)
+        held_voices = {(c.engine, c.voice) for _, _, c, _, _ in held}
+        seen_voices = {(c.engine, c.voice) for _, _, c, _, _ in seen}
+        self.assertEqual(held_voices, set(self.synth.HELDOUT_VOICES))
+        self.assertEqual(seen_voices, set(self.synth.SEEN_EVAL_VOICES))
+        trained = {("flite", v) for v in self.synth.FLITE_TRAIN_VOICES} | {
+            ("festival", v) for v in self.synth.FESTIVAL_TRAIN_VOICES}
+        self.assertLessEqual(seen_voices, trained)
+
+    def test_job_writes_the_set_once(self):
+        result = self.prepare.seen_job(self.root, 1)
+        self.assertEqual(result["utterances"], 7)
+        manifest = os.path.join(self.root, "eval", "seen_synth", "manifest.tsv")
+        with open(manifest) as f:
+            rows = [line.rstrip("\n").split("\t") for line in f][1:]
+        self.assertEqual(len(rows), 7)
+        self.assertTrue(all(os.path.exists(os.path.join(self.root, "eval", "seen_synth", r[0])) for r in rows))
+        self.assertEqual(rows[0][1], "The first held-out sentence.")
+        self.assertIsNone(self.prepare.seen_job(self.root, 1))
