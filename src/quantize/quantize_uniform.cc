@@ -7,6 +7,37 @@
 #include "kernels/qgemm.h"
 
 namespace earshot {
+namespace {
+
+// q = round_half_even(v / scale) clamped to [-8, 7]; returns the squared error of the dequantized group.
+double QuantizeInt4Group(const float* values, int n, float scale, int* q) {
+  double error = 0;
+  for (int k = 0; k < n; ++k) {
+    const float v = scale > 0 ? std::nearbyint(values[k] / scale) : 0.0f;
+    q[k] = static_cast<int>(std::fmax(-8.0f, std::fmin(7.0f, v)));
+    const double d = static_cast<double>(values[k]) - static_cast<double>(q[k]) * scale;
+    error += d * d;
+  }
+  return error;
+}
+
+// The f16 scale, among max|w| / d for d = 7, 7.25, ..., 10, whose dequantized group is nearest the values (least
+// squared error; ties keep the smaller d). d = 7 is plain absmax scaling, which spends the grid's top step on the
+// one largest weight; a larger d clips it (to 7 or -8 steps) and rounds the rest on a finer grid. Since d = 7 and
+// d = 8 are candidates, a group that already lies on an int4 grid gets that grid's scale back exactly.
+uint16_t BestInt4Scale(const float* values, int n, float max_abs) {
+  std::vector<int> q(static_cast<size_t>(n));
+  uint16_t best = F32ToF16(max_abs / 7.0f);
+  double best_error = QuantizeInt4Group(values, n, F16ToF32(best), q.data());
+  for (int step = 1; step <= 12 && best_error > 0; ++step) {
+    const uint16_t candidate = F32ToF16(max_abs / (7.0f + 0.25f * static_cast<float>(step)));
+    const double error = QuantizeInt4Group(values, n, F16ToF32(candidate), q.data());
+    if (error < best_error) best = candidate, best_error = error;
+  }
+  return best;
+}
+
+}  // namespace
 
 Expected<TensorData> QuantizeUniform(const std::string& name, const std::vector<int64_t>& shape,
                                      const std::vector<float>& values, DType dtype, int group_size) {
@@ -58,20 +89,19 @@ Expected<TensorData> QuantizeUniform(const std::string& name, const std::vector<
     t.group_size = group_size;
     std::vector<uint8_t> nibbles(static_cast<size_t>(numel / 2), 0);
     t.scales.resize(static_cast<size_t>(rows * groups) * 2);
+    std::vector<int> q(static_cast<size_t>(group_size));
     for (int64_t i = 0; i < rows; ++i) {
       for (int64_t g = 0; g < groups; ++g) {
-        const int64_t base = i * cols + g * group_size;
+        const float* group = &values[static_cast<size_t>(i * cols + g * group_size)];
         float max_abs = 0;
-        for (int k = 0; k < group_size; ++k) max_abs = std::fmax(max_abs, std::fabs(values[base + k]));
+        for (int k = 0; k < group_size; ++k) max_abs = std::fmax(max_abs, std::fabs(group[k]));
         if (max_abs / 7.0f > 65504.0f) return Status::Error(name + ": values beyond the range of f16 int4 scales");
-        const uint16_t scale_h = F32ToF16(max_abs / 7.0f);
+        const uint16_t scale_h = BestInt4Scale(group, group_size, max_abs);
         std::memcpy(&t.scales[static_cast<size_t>(i * groups + g) * 2], &scale_h, 2);
-        const float scale = F16ToF32(scale_h);
+        QuantizeInt4Group(group, group_size, F16ToF32(scale_h), q.data());
         for (int k = 0; k < group_size; ++k) {
-          const int64_t idx = base + k;
-          const float v = scale > 0 ? std::nearbyint(values[idx] / scale) : 0.0f;
-          const int q = static_cast<int>(std::fmax(-8.0f, std::fmin(7.0f, v)));
-          nibbles[idx / 2] |= static_cast<uint8_t>((q & 0xF) << (idx % 2 ? 4 : 0));
+          const int64_t idx = i * cols + g * group_size + k;
+          nibbles[idx / 2] |= static_cast<uint8_t>((q[k] & 0xF) << (idx % 2 ? 4 : 0));
         }
       }
     }

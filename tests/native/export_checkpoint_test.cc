@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "kernels/qgemm.h"
 #include "native/cli_runner.h"
 #include "native/import_test_util.h"
 #include "quantize/import_util.h"
@@ -90,19 +91,27 @@ TEST(ExportCheckpoint, ValuesAreTheWeightsOrTheirDequantizedValues) {
       ASSERT_EQ(values->size(), source.size());
       const TensorRef* t = model->Find(name);
       ASSERT_NE(t, nullptr) << name;
-      // int4: symmetric groups of 8 along a row, scale max|w| / 7 (f16): an error of at most half a step.
-      const int64_t cols = static_cast<int64_t>(source.size()) / info->shape[0];
+      // The stored scales: int8 per row, int4 per group of 8 along a row.
+      const int rows = static_cast<int>(info->shape[0]);
+      const int cols = static_cast<int>(source.size()) / rows;
+      QWeights q;
+      const bool quantized = t->dtype == DType::I8 || t->dtype == DType::I4;
+      if (quantized) {
+        auto view = QWeightsFromTensor(*t, rows, cols);
+        ASSERT_TRUE(view.ok()) << view.status().message();
+        q = *view;
+      }
       for (size_t i = 0; i < source.size(); ++i) {
-        if (t->dtype == DType::F32) {
-          ASSERT_EQ((*values)[i], source[i]) << name << "[" << i << "]";
+        if (!quantized) {
+          const float stored = t->dtype == DType::F16 ? F16ToF32(F32ToF16(source[i])) : source[i];
+          ASSERT_EQ((*values)[i], stored) << name << "[" << i << "]";
           continue;
         }
-        const int group = t->dtype == DType::I4 ? t->group_size : static_cast<int>(cols);
-        const size_t begin = i / group * group;
-        float max_abs = 0;
-        for (size_t j = begin; j < begin + group; ++j) max_abs = std::max(max_abs, std::fabs(source[j]));
-        const float half_step = t->dtype == DType::I4 ? max_abs / 7 / 2 : max_abs / 127 / 2;
-        ASSERT_LE(std::fabs((*values)[i] - source[i]), half_step * 1.01f + 1e-6f) << name << "[" << i << "]";
+        const int row = static_cast<int>(i) / cols, col = static_cast<int>(i) % cols;
+        const bool int4 = t->dtype == DType::I4;
+        const float scale = QWeightScale(q, row, int4 ? col / t->group_size : 0);
+        ASSERT_TRUE(OnQuantizationGrid(source[i], (*values)[i], scale, int4 ? -8 : -127, int4 ? 7 : 127))
+            << name << "[" << i << "] " << source[i] << " -> " << (*values)[i] << ", step " << scale;
       }
     }
   }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -37,6 +38,17 @@ inline void WriteText(const std::string& path, const std::string& text) {
 }
 
 inline void WriteJson(const std::string& path, const Json& j) { WriteText(path, j.dump(1)); }
+
+// Whether `got` can be the quantization of `source` on a grid of step `scale` with levels low..high: within half a
+// step, or, for a weight beyond the grid's ends, that end (int4 scales may clip a group's largest weights to 7 or
+// -8 steps, see quantize/quantize_uniform.h).
+inline bool OnQuantizationGrid(float source, float got, float scale, int low, int high) {
+  const float tolerance = 1e-6f + 1e-5f * std::fabs(source);
+  if (std::fabs(got - source) <= 0.5f * scale * 1.0001f + tolerance) return true;
+  if (source > high * scale) return std::fabs(got - high * scale) <= tolerance;
+  if (source < low * scale) return std::fabs(got - low * scale) <= tolerance;
+  return false;
+}
 
 inline std::vector<float> RandomValues(int64_t n, testutil::TestRng* rng, float scale = 0.5f) {
   std::vector<float> v(static_cast<size_t>(n));

@@ -49,7 +49,7 @@ TEST(QuantizeUniform, Int8RowsRoundHalfToEven) {
   for (int k = 0; k < 6; ++k) EXPECT_EQ(QWeightAt(q, 1, k), 0);
 }
 
-TEST(QuantizeUniform, ErrorsWithinHalfAStep) {
+TEST(QuantizeUniform, ValuesStayOnTheirGrid) {
   testutil::TestRng rng(4);
   const int rows = 7, cols = 96;
   std::vector<float> values(rows * cols);
@@ -58,15 +58,79 @@ TEST(QuantizeUniform, ErrorsWithinHalfAStep) {
     auto t = QuantizeUniform("w", {rows, cols}, values, dtype, 32);
     ASSERT_TRUE(t.ok()) << t.status().message();
     const QWeights q = View(*t);
+    const bool int4 = dtype == DType::I4;
     std::vector<float> row(cols);
     for (int r = 0; r < rows; ++r) {
       DequantizeQRow(q, r, row.data());
       for (int k = 0; k < cols; ++k) {
-        const float step = QWeightScale(q, r, dtype == DType::I4 ? k / 32 : 0);
-        EXPECT_LE(std::fabs(row[k] - values[r * cols + k]), 0.5f * step * 1.0001f + 1e-7f)
+        const float step = QWeightScale(q, r, int4 ? k / 32 : 0);
+        EXPECT_TRUE(OnQuantizationGrid(values[r * cols + k], row[k], step, int4 ? -8 : -127, int4 ? 7 : 127))
             << DTypeName(dtype) << " " << r << "," << k;
       }
     }
+  }
+}
+
+// Squared error of a group quantized the plain way (scale f16(max|w| / 7)): the scalar reference the scale search
+// must never do worse than.
+double AbsmaxInt4GroupError(const float* v, int n) {
+  float max_abs = 0;
+  for (int k = 0; k < n; ++k) max_abs = std::fmax(max_abs, std::fabs(v[k]));
+  const float scale = F16ToF32(F32ToF16(max_abs / 7.0f));
+  double error = 0;
+  for (int k = 0; k < n; ++k) {
+    const float q = scale > 0 ? std::fmax(-8.0f, std::fmin(7.0f, std::nearbyint(v[k] / scale))) : 0.0f;
+    error += (v[k] - q * scale) * (v[k] - q * scale);
+  }
+  return error;
+}
+
+TEST(QuantizeUniform, Int4ScaleSearchBeatsAbsmaxOnHeavyTails) {
+  // Weights of trained layers are heavy-tailed: most are small, a few large. Laplace-like values stand in for them.
+  testutil::TestRng rng(11);
+  const int rows = 16, cols = 128, group = 64;
+  std::vector<float> values(rows * cols);
+  for (float& v : values) {
+    const float u = 0.5f * (rng.Uniform() + 1.0f) * 0.999f + 0.0005f;  // (0, 1)
+    v = (rng.Uniform() < 0 ? -0.02f : 0.02f) * std::log(u);
+  }
+  auto t = QuantizeUniform("w", {rows, cols}, values, DType::I4, group);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  const QWeights q = View(*t);
+  double searched = 0, absmax = 0;
+  int better = 0;
+  std::vector<float> row(cols);
+  for (int r = 0; r < rows; ++r) {
+    DequantizeQRow(q, r, row.data());
+    for (int g = 0; g < cols / group; ++g) {
+      double e = 0;
+      for (int k = g * group; k < (g + 1) * group; ++k) e += (row[k] - values[r * cols + k]) * (row[k] - values[r * cols + k]);
+      const double reference = AbsmaxInt4GroupError(&values[r * cols + g * group], group);
+      EXPECT_LE(e, reference * (1 + 1e-9)) << r << "," << g;
+      better += e < reference * 0.999;
+      searched += e, absmax += reference;
+    }
+  }
+  EXPECT_GT(better, rows * cols / group / 2);
+  EXPECT_LT(searched, 0.9 * absmax);
+}
+
+TEST(QuantizeUniform, Int4GridValuesComeBackExactly) {
+  // Groups that already lie on an int4 grid (as a quantized file's dequantized weights do), with and without -8:
+  // quantizing them again gives the same scale and levels, so export -> import reproduces a file.
+  const int cols = 16;
+  std::vector<float> values;
+  const int levels[2][cols] = {{7, -3, 0, 1, 2, -7, 5, 4, -1, 0, 3, 6, -2, -5, 1, 0},
+                               {-8, 7, 3, 0, -1, 2, -6, 5, 4, -4, 1, 0, 2, -3, 6, -2}};
+  const float scales[2] = {0.0123f, 0.00071f};
+  for (int r = 0; r < 2; ++r)
+    for (int k = 0; k < cols; ++k) values.push_back(levels[r][k] * F16ToF32(F32ToF16(scales[r])));
+  auto t = QuantizeUniform("w", {2, cols}, values, DType::I4, cols);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  const QWeights q = View(*t);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(QWeightScale(q, r, 0), F16ToF32(F32ToF16(scales[r]))) << r;
+    for (int k = 0; k < cols; ++k) EXPECT_EQ(QWeightAt(q, r, k), levels[r][k]) << r << "," << k;
   }
 }
 
