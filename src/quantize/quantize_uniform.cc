@@ -25,13 +25,13 @@ double QuantizeInt4Group(const float* values, int n, float scale, int* q) {
 // squared error; ties keep the smaller d). d = 7 is plain absmax scaling, which spends the grid's top step on the
 // one largest weight; a larger d clips it (to 7 or -8 steps) and rounds the rest on a finer grid. Since d = 7 and
 // d = 8 are candidates, a group that already lies on an int4 grid gets that grid's scale back exactly.
-uint16_t BestInt4Scale(const float* values, int n, float max_abs) {
-  std::vector<int> q(static_cast<size_t>(n));
+// `q` is scratch space for n levels.
+uint16_t BestInt4Scale(const float* values, int n, float max_abs, int* q) {
   uint16_t best = F32ToF16(max_abs / 7.0f);
-  double best_error = QuantizeInt4Group(values, n, F16ToF32(best), q.data());
+  double best_error = QuantizeInt4Group(values, n, F16ToF32(best), q);
   for (int step = 1; step <= 12 && best_error > 0; ++step) {
     const uint16_t candidate = F32ToF16(max_abs / (7.0f + 0.25f * static_cast<float>(step)));
-    const double error = QuantizeInt4Group(values, n, F16ToF32(candidate), q.data());
+    const double error = QuantizeInt4Group(values, n, F16ToF32(candidate), q);
     if (error < best_error) best = candidate, best_error = error;
   }
   return best;
@@ -96,7 +96,7 @@ Expected<TensorData> QuantizeUniform(const std::string& name, const std::vector<
         float max_abs = 0;
         for (int k = 0; k < group_size; ++k) max_abs = std::fmax(max_abs, std::fabs(group[k]));
         if (max_abs / 7.0f > 65504.0f) return Status::Error(name + ": values beyond the range of f16 int4 scales");
-        const uint16_t scale_h = BestInt4Scale(group, group_size, max_abs);
+        const uint16_t scale_h = BestInt4Scale(group, group_size, max_abs, q.data());
         std::memcpy(&t.scales[static_cast<size_t>(i * groups + g) * 2], &scale_h, 2);
         QuantizeInt4Group(group, group_size, F16ToF32(scale_h), q.data());
         for (int k = 0; k < group_size; ++k) {
