@@ -13,7 +13,7 @@ import torch
 
 from train_fixtures import make_dataset, train_tokenizer
 
-from earshot_train import export, train  # noqa: E402
+from earshot_train import export, heldout_loss, train  # noqa: E402
 from earshot_train.dataset import collate  # noqa: E402
 from earshot_train.evaluate import greedy_decode, word_errors  # noqa: E402
 from earshot_train.parallel import Peers, Workers, watch_workers  # noqa: E402
@@ -211,6 +211,36 @@ class CommandLineTest(LoopTestBase):
         tuned[tuned.index("--run") + 1] = "folder-bytelevel"
         with self.assertRaisesRegex(ValueError, "SentencePiece"):
             train.main(tuned)
+
+    def test_heldout_loss_is_the_same_from_every_form_of_the_weights(self):
+        """heldout_loss reads a checkpoint, its export folder and (through the CLI) the .earshot file made from it:
+        f32 throughout, so all three must score the same."""
+        base = self.args("--max-steps", "2")
+        base[base.index("--run") + 1] = "loss-base"
+        self.assertEqual(train.main(base), 0)
+        checkpoint = os.path.join(self.root, "runs", "loss-base", "last.pt")
+        folder = os.path.join(self.root, "loss-export")
+        export.export(checkpoint, folder)
+        forms = [checkpoint, folder]
+        cli = heldout_loss.DEFAULT_CLI
+        if os.access(cli, os.X_OK):
+            model_file = os.path.join(self.root, "loss.earshot")
+            subprocess.run([cli, "import", "checkpoint", folder, "-o", model_file, "--dtype", "f32"], check=True,
+                           capture_output=True)
+            forms.append(model_file)
+        else:
+            print(f"skipping the .earshot form: no CLI at {cli} (scripts/setup.sh builds it)")
+        losses = []
+        for path in forms:
+            model, tok = heldout_loss.load_weights(path, self.tok_path, cli)
+            losses.append(heldout_loss.model_heldout_losses(model, tok, self.root))
+        self.assertEqual(set(losses[0]), {"heldout_synth", "real_holdout"})
+        for form, other in zip(forms[1:], losses[1:]):
+            for group, (loss, tokens) in losses[0].items():
+                self.assertEqual(other[group][1], tokens, form)
+                self.assertAlmostEqual(other[group][0], loss, places=5, msg=form)
+        with self.assertRaisesRegex(ValueError, "export"):
+            heldout_loss.load_weights(os.path.join(self.root, "missing.earshot"), self.tok_path, cli)
 
     def test_init_from_can_change_the_front_end_stride(self):
         """The stride shapes no parameter: a stride-2 run starts from a stride-1 checkpoint's weights."""
