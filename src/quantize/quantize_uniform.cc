@@ -21,7 +21,7 @@ double QuantizeInt4Group(const float* values, int n, float scale, int* q) {
   return error;
 }
 
-// The f16 scale, among max|w| / d for d = 7, 7.25, ..., 10, whose dequantized group is nearest the values (least
+// The f16 scale, among max|w| / d for d = 7, 7.125, ..., 12, whose dequantized group is nearest the values (least
 // squared error; ties keep the smaller d). d = 7 is plain absmax scaling, which spends the grid's top step on the
 // one largest weight; a larger d clips it (to 7 or -8 steps) and rounds the rest on a finer grid. Since d = 7 and
 // d = 8 are candidates, a group that already lies on an int4 grid gets that grid's scale back exactly.
@@ -29,8 +29,8 @@ double QuantizeInt4Group(const float* values, int n, float scale, int* q) {
 uint16_t BestInt4Scale(const float* values, int n, float max_abs, int* q) {
   uint16_t best = F32ToF16(max_abs / 7.0f);
   double best_error = QuantizeInt4Group(values, n, F16ToF32(best), q);
-  for (int step = 1; step <= 12 && best_error > 0; ++step) {
-    const uint16_t candidate = F32ToF16(max_abs / (7.0f + 0.25f * static_cast<float>(step)));
+  for (int step = 1; step <= 40 && best_error > 0; ++step) {
+    const uint16_t candidate = F32ToF16(max_abs / (7.0f + 0.125f * static_cast<float>(step)));
     const double error = QuantizeInt4Group(values, n, F16ToF32(candidate), q);
     if (error < best_error) best = candidate, best_error = error;
   }

@@ -1,8 +1,8 @@
 // Uniform (round-to-nearest, symmetric) weight quantization into the kernels' packed layout:
 //   I8: one f32 scale per output row, scale = max|w_row| / 127, q = round_half_even(w / scale) in [-127, 127].
 //   I4: one f16 scale per (row, group of group_size columns), q = round_half_even(w / scale) clamped to [-8, 7]
-//       (the rounded scale is the one used for q). The scale is the one among f16(max|w_group| / d), d = 7, 7.25,
-//       ..., 10, that gives the group the least squared error: d = 7 (absmax) keeps every weight within half a step,
+//       (the rounded scale is the one used for q). The scale is the one among f16(max|w_group| / d), d = 7, 7.125,
+//       ..., 12, that gives the group the least squared error: d = 7 (absmax) keeps every weight within half a step,
 //       a larger d clips the largest weights for a finer step on the others.
 // All-zero rows/groups get scale 0 and q 0. The mixed-precision quantizer reuses these per tensor.
 #pragma once
