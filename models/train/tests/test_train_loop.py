@@ -222,7 +222,7 @@ class CommandLineTest(LoopTestBase):
         folder = os.path.join(self.root, "loss-export")
         export.export(checkpoint, folder)
         forms = [checkpoint, folder]
-        cli = heldout_loss.DEFAULT_CLI
+        cli = os.environ.get("EARSHOT_CLI") or heldout_loss.DEFAULT_CLI
         if os.access(cli, os.X_OK):
             model_file = os.path.join(self.root, "loss.earshot")
             subprocess.run([cli, "import", "checkpoint", folder, "-o", model_file, "--dtype", "f32"], check=True,
