@@ -24,7 +24,7 @@ from .evaluate import heldout_loss
 from .model import Whisper
 from .score import DEFAULT_CLI
 from .tokens import Tokenizer
-from .train import MODEL_SHAPE_FIELDS, TrainConfig
+from .train import TrainConfig
 
 
 def load_weights(path: str, template_tokenizer: str, cli: str = DEFAULT_CLI) -> Tuple[Whisper, Tokenizer]:
@@ -43,9 +43,7 @@ def load_weights(path: str, template_tokenizer: str, cli: str = DEFAULT_CLI) -> 
         state = torch.load(path, map_location="cpu")
         weights = state["ema"] if "ema" in state else state["model"]
     tok = Tokenizer(model_proto=state["tokenizer_model"])
-    source = TrainConfig.from_dict(state["config"])
-    cfg = TrainConfig(**{k: getattr(source, k) for k in MODEL_SHAPE_FIELDS})
-    model = Whisper(cfg.dims(tok.n_vocab))
+    model = Whisper(TrainConfig.from_dict(state["config"]).dims(tok.n_vocab))
     model.load_state_dict(weights)
     return model.eval(), tok
 
