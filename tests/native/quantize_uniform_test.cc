@@ -104,7 +104,10 @@ TEST(QuantizeUniform, Int4ScaleSearchBeatsAbsmaxOnHeavyTails) {
     DequantizeQRow(q, r, row.data());
     for (int g = 0; g < cols / group; ++g) {
       double e = 0;
-      for (int k = g * group; k < (g + 1) * group; ++k) e += (row[k] - values[r * cols + k]) * (row[k] - values[r * cols + k]);
+      for (int k = g * group; k < (g + 1) * group; ++k) {
+        const double d = row[k] - values[r * cols + k];
+        e += d * d;
+      }
       const double reference = AbsmaxInt4GroupError(&values[r * cols + g * group], group);
       EXPECT_LE(e, reference * (1 + 1e-9)) << r << "," << g;
       better += e < reference * 0.999;

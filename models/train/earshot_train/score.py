@@ -455,8 +455,8 @@ def parse_args(argv=None, description: str = __doc__) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="the .earshot model to score")
     p.add_argument("--sets", default="dev,heldout_synth,real_holdout",
-                   help="comma-separated: dev, heldout_synth, seen_synth, real_holdout, NAME=DIR_OR_MANIFEST or a folder with "
-                        "a manifest.tsv (default: %(default)s)")
+                   help="comma-separated: dev, heldout_synth, seen_synth, real_holdout, NAME=DIR_OR_MANIFEST or a "
+                        "folder with a manifest.tsv (default: %(default)s)")
     p.add_argument("--beams", type=_int_list, default=[1, 5], help="beam sizes, 1 = greedy (default: 1,5)")
     p.add_argument("--earshot", default=DEFAULT_CLI, help="the earshot CLI (default: %(default)s)")
     p.add_argument("--limit", type=int, help="at most N clips per set, spread evenly over its manifest")
